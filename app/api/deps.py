@@ -1,0 +1,75 @@
+"""Typed FastAPI dependencies: the application state, a database session, the caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from app.api.errors import ApiProblem
+from app.api.state import AppState
+from app.core.security import authenticate
+
+LOCAL_OWNER = "local"
+"""Owner of jobs submitted without a key while authentication is off."""
+
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key (hws_...) as `Authorization: Bearer <key>`."
+)
+_api_key_header = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="An API key (hws_...) in `X-API-Key`."
+)
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.hwscore
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_db(state: StateDep) -> Iterator[Session]:
+    session = state.database.session()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def get_owner(
+    state: StateDep,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> str:
+    """The owner id of the caller's jobs: its API key id, or 'local' when auth is off.
+
+    A key that is sent but wrong is always refused, so a typo never silently lands the
+    caller's jobs under 'local'.
+    """
+    secret = bearer.credentials if bearer is not None else header_key
+    if secret:
+        key = authenticate(session, secret)
+        if key is None:
+            raise _unauthorized("the API key is not valid or has been revoked")
+        return key.id
+    if state.settings.auth_required:
+        raise _unauthorized(
+            "this server needs an API key: send `Authorization: Bearer <key>` or "
+            "`X-API-Key: <key>` (an operator creates one with `hwscore keys create NAME`)"
+        )
+    return LOCAL_OWNER
+
+
+def _unauthorized(detail: str) -> ApiProblem:
+    return ApiProblem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="hwscore"'})
+
+
+OwnerDep = Annotated[str, Depends(get_owner)]

@@ -1,0 +1,167 @@
+"""Every error as application/problem+json (RFC 9457), with messages a person can act on.
+
+Validation errors are rewritten (``app.services.messages``) into sentences that name the
+field and its limits, and keep the structured list in ``errors`` for programs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.services.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    StateConflict,
+    TooManyJobsInFlight,
+)
+from app.services.messages import describe_errors
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+logger = logging.getLogger(__name__)
+
+
+class ApiProblem(Exception):
+    """Raise from a handler to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+        self.extra = extra or {}
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": "urn:hwscore:problem:" + phrase.lower().replace(" ", "-").replace("'", ""),
+        "title": phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+# --- handlers -------------------------------------------------------------------------
+
+
+def _summary(errors: list[dict[str, Any]]) -> str:
+    messages = [str(error["message"]) for error in errors]
+    if len(messages) == 1:
+        return messages[0]
+    return f"{len(messages)} problems in the request: " + "; ".join(messages)
+
+
+_SERVICE_STATUS: list[tuple[type[ServiceError], int]] = [
+    (NotFound, 404),
+    (InvalidRequest, 422),
+    (StateConflict, 409),
+    (TooManyJobsInFlight, 429),
+    (BrokerUnavailable, 503),
+]
+
+
+def _parameter(request: Request, loc: list[Any]) -> FieldInfo | None:
+    """The declared query/header/path parameter an error is about, for its limits."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or len(loc) < 2:
+        return None
+    fields = {
+        "query": dependant.query_params,
+        "header": dependant.header_params,
+        "path": dependant.path_params,
+    }.get(loc[0], [])
+    return next((f.field_info for f in fields if f.alias == loc[1]), None)
+
+
+def install_error_handlers(app: FastAPI, body_model: type[BaseModel] | None = None) -> None:
+    """Answer every error, FastAPI's own included, with a problem document."""
+
+    @app.exception_handler(ApiProblem)
+    async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(
+            request,
+            exc.status,
+            exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        status = next(code for kind, code in _SERVICE_STATUS if isinstance(exc, kind))
+        headers = None
+        if isinstance(exc, TooManyJobsInFlight):
+            headers = {"Retry-After": str(exc.retry_after_s)}
+        errors = exc.errors if isinstance(exc, InvalidRequest) and exc.errors else None
+        if status == 422 and errors is None:
+            errors = []
+        return problem_response(request, status, exc.message, errors=errors, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = []
+        for error in exc.errors():
+            loc = list(error.get("loc", ()))
+            if loc[:1] == ["body"]:
+                errors.extend(describe_errors([error], body_model, skip=("body",)))
+            else:
+                field = _parameter(request, loc)
+                errors.extend(describe_errors([error], field=field))
+        return problem_response(request, 422, _summary(errors), errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = (
+                f"no such endpoint: {request.url.path}; the API lives under /api/v1 (see /docs)"
+            )
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            detail = f"{request.method} is not allowed on {request.url.path}" + (
+                f"; allowed: {allowed}" if allowed else ""
+            )
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(request, exc.status_code, detail, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(
+            request, 500, "an unexpected error occurred; the server log has the details"
+        )

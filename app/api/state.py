@@ -1,0 +1,65 @@
+"""What one application instance holds: settings, database, broker, metrics.
+
+Everything that connects is created on first use, so building the application (and
+importing ``app.main``) opens no connection.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.core.config import Settings
+from app.core.metrics import ApiMetrics
+from app.db.session import make_engine
+from app.services.dispatch import CeleryDispatcher
+
+
+class Database:
+    """A lazily created engine and session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+        self._sessionmaker: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = make_engine(self.url)
+                self._sessionmaker = sessionmaker(bind=self._engine, expire_on_commit=False)
+            return self._engine
+
+    def session(self) -> Session:
+        self.engine  # noqa: B018 - creates the session factory on first use
+        assert self._sessionmaker is not None
+        return self._sessionmaker()
+
+    def dispose(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = None
+            self._sessionmaker = None
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    database: Database = field(init=False)
+    dispatcher: CeleryDispatcher = field(init=False)
+    metrics: ApiMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.database = Database(self.settings.resolved_database_url())
+        self.dispatcher = CeleryDispatcher(self.settings)
+        self.metrics = ApiMetrics(self.database.session)
+
+    def close(self) -> None:
+        self.dispatcher.close()
+        self.database.dispose()

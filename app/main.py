@@ -1,0 +1,68 @@
+"""The FastAPI application: ``create_app(settings)`` builds one, ``app`` is uvicorn's.
+
+Building the application connects to nothing (the database engine and the broker
+connection are made on first use), and nothing here imports torch. The schema is
+migrated by whoever starts the service (``hwscore serve``), not by the application.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from app.api.deps import get_owner
+from app.api.errors import install_error_handlers
+from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from app.api.routes import datasets, hardware_profiles, health, jobs
+from app.api.state import AppState
+from app.core.config import Settings, get_settings
+from app.schemas import JobCreate
+
+DESCRIPTION = """\
+Score how well a neural network keeps its accuracy on non-ideal neuromorphic crossbar
+hardware, and train it hardware-aware so that it does.
+
+Submit a study with `POST /api/v1/jobs`, follow it with `GET /api/v1/jobs/{id}` (or its
+events), then read `GET /api/v1/jobs/{id}/result`. Errors are `application/problem+json`.
+When authentication is on, send an API key as `Authorization: Bearer <key>` or `X-API-Key`.
+"""
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """An application for these settings (default: from HWSCORE_* environment variables)."""
+    state = AppState(settings or get_settings())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="hwscore",
+        version="0.1.0",
+        description=DESCRIPTION,
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.hwscore = state
+
+    # Routers carry their full path, so route templates (metrics labels) are complete.
+    for resource in (jobs, hardware_profiles, datasets):
+        app.include_router(resource.router, dependencies=[Depends(get_owner)])
+    app.include_router(health.router)
+
+    install_error_handlers(app, body_model=JobCreate)
+    # Added last = outermost: metrics see every answer, 413s included.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=state.settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics)
+    return app
+
+
+app = create_app()

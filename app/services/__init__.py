@@ -1,0 +1,1 @@
+"""Use cases behind the HTTP API: job submission, cancellation and task dispatch."""

@@ -1,0 +1,334 @@
+"""Submitting and cancelling jobs: validation, reuse, idempotency, the in-flight cap.
+
+The rules that make this safe under concurrency:
+- Idempotency is enforced by the unique constraint (owner_key, idempotency_key): insert,
+  and on IntegrityError read the row that won. A lookup first is only a fast path.
+- The in-flight cap is checked after inserting, in the same transaction, while holding
+  a per-owner lock (PostgreSQL advisory lock; SQLite has one writer at a time anyway),
+  so concurrent submissions cannot all squeeze under the cap.
+- The job is committed before its task is sent; if sending fails the job is marked
+  failed (``broker_unavailable``) so nothing waits forever for a message that never left.
+- Cancellation is a conditional UPDATE ... WHERE status = ..., so it cannot lose a race
+  against a worker claiming the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import queries
+from app.db.models import (
+    CANCELLED,
+    CANCELLING,
+    FAILED,
+    QUEUED,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL_STATUSES,
+    Artifact,
+    Job,
+    new_id,
+    utcnow,
+)
+from app.schemas import API_PREFIX, JobCreate
+from app.services.dispatch import Dispatcher
+from app.services.errors import (
+    BrokerUnavailable,
+    InvalidRequest,
+    NotFound,
+    StateConflict,
+    TooManyJobsInFlight,
+)
+from app.services.messages import describe_errors, issue
+from hwmodels.profile import HardwareProfile, UnknownPresetError, resolve_profile
+from hwmodels.report import ARTIFACTS
+from hwmodels.specs import StudySpec
+
+logger = logging.getLogger(__name__)
+
+BROKER_UNAVAILABLE = "broker_unavailable"
+REPORT_ARTIFACT = "report.json"
+RETRY_AFTER_S = 30
+"""What a client over its in-flight cap is told to wait; a study takes minutes."""
+
+_PROFILE_LABELS = {"name", "description", "source"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    job: Job
+    created: bool  # False: an earlier request with the same Idempotency-Key made it
+
+
+def _canonical_hash(data: Any) -> str:
+    encoded = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(encoded.encode("ascii")).hexdigest()
+
+
+def spec_hash(spec: StudySpec) -> str:
+    """Identity of the work: everything that affects results, not the profile's labels.
+
+    Results depend only on this (training is seeded), so a study is reused across API
+    keys; the reusing caller learns only that it was reused, never the original's id.
+    """
+    return _canonical_hash(spec.model_dump(mode="json", exclude={"profile": _PROFILE_LABELS}))
+
+
+def request_hash(request: JobCreate) -> str:
+    """Identity of a request for Idempotency-Key checks (defaults filled in)."""
+    return _canonical_hash(request.model_dump(mode="json"))
+
+
+def build_spec(request: JobCreate) -> StudySpec:
+    """Resolve the profile and validate the whole study, or raise InvalidRequest."""
+    choice = request.profile
+    form = "inline" if choice.inline is not None else "overrides"
+    try:
+        profile = resolve_profile(
+            preset=choice.preset, overrides=choice.overrides, inline=choice.inline
+        )
+    except UnknownPresetError as exc:
+        raise _invalid([issue(["body", "profile", "preset"], str(exc), "unknown_preset")]) from None
+    except ValidationError as exc:
+        raise _invalid(
+            describe_errors(exc.errors(), HardwareProfile, prefix=["body", "profile", form])
+        ) from None
+    try:
+        return StudySpec(
+            dataset=request.dataset,
+            network=request.network,
+            profile=profile,
+            training=request.training,
+            evaluation=request.evaluation,
+        )
+    except ValidationError as exc:
+        raise _invalid(describe_errors(exc.errors(), StudySpec, prefix=["body"])) from None
+
+
+def _invalid(errors: list[dict[str, Any]]) -> InvalidRequest:
+    messages = [error["message"] for error in errors]
+    summary = messages[0] if len(messages) == 1 else "; ".join(messages)
+    return InvalidRequest(summary, errors)
+
+
+def submit_job(
+    session: Session,
+    dispatcher: Dispatcher,
+    *,
+    owner: str,
+    request: JobCreate,
+    idempotency_key: str | None,
+    max_in_flight: int,
+) -> Submission:
+    """Create the job (or reuse finished work, or replay an idempotent request) and send it."""
+    spec = build_spec(request)
+    digest = request_hash(request)
+    if idempotency_key is not None:
+        earlier = queries.find_by_idempotency_key(session, owner, idempotency_key)
+        if earlier is not None:
+            return _replay(earlier, digest)
+    work = spec_hash(spec)
+    original = None if request.fresh else queries.find_reusable(session, work)
+    job = _new_job(owner, spec, work, digest, idempotency_key, original)
+    try:
+        queries.lock_owner(session, owner)
+        session.add(job)
+        session.flush()
+        if original is not None:
+            _add_own_report(session, job, original.id)
+        if job.status == QUEUED:
+            _check_in_flight(session, owner, max_in_flight)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        winner = (
+            queries.find_by_idempotency_key(session, owner, idempotency_key)
+            if idempotency_key is not None
+            else None
+        )
+        if winner is None:
+            raise
+        return _replay(winner, digest)
+    if job.status == QUEUED:
+        _dispatch(session, dispatcher, job)
+    return Submission(job=job, created=True)
+
+
+def _new_job(
+    owner: str,
+    spec: StudySpec,
+    work: str,
+    digest: str,
+    idempotency_key: str | None,
+    original: Job | None,
+) -> Job:
+    now = utcnow()
+    job = Job(
+        id=new_id(),
+        owner_key=owner,
+        status=QUEUED,
+        spec=spec.model_dump(mode="json"),
+        spec_hash=work,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        progress_fraction=0.0,
+        attempts=0,
+        revision=0,
+        created_at=now,
+        updated_at=now,
+    )
+    if original is not None:
+        job.status = SUCCEEDED
+        job.reused_from = original.id
+        # The original's numbers under the caller's own profile labels: the original's
+        # name, description and source belong to its owner.
+        job.result = {**(original.result or {}), "profile": spec.profile.model_dump(mode="json")}
+        job.progress_phase = "done"
+        job.progress_fraction = 1.0
+        job.started_at = job.finished_at = now
+    return job
+
+
+def _add_own_report(session: Session, job: Job, original_id: str) -> None:
+    """Give a reused job its own report.json (its labels); other artifacts stay shared."""
+    if queries.get_artifact(session, original_id, REPORT_ARTIFACT) is None:
+        return
+    content = json.dumps(job.result, indent=2).encode()
+    session.add(
+        Artifact(
+            job_id=job.id,
+            name=REPORT_ARTIFACT,
+            media_type=ARTIFACTS[REPORT_ARTIFACT],
+            size=len(content),
+            sha256=hashlib.sha256(content).hexdigest(),
+            content=content,
+        )
+    )
+
+
+def _replay(job: Job, digest: str) -> Submission:
+    if job.request_hash != digest:
+        raise InvalidRequest(
+            "this Idempotency-Key was already used with a different request body; "
+            "send a new key for a new request",
+            [
+                issue(
+                    ["header", "Idempotency-Key"],
+                    "already used with a different request body",
+                    "idempotency_key_reused",
+                )
+            ],
+        )
+    return Submission(job=job, created=False)
+
+
+def _check_in_flight(session: Session, owner: str, limit: int) -> None:
+    in_flight = queries.count_in_flight(session, owner)  # includes the job just added
+    if in_flight > limit:
+        session.rollback()
+        raise TooManyJobsInFlight(
+            f"this API key already has {in_flight - 1} unfinished jobs (queued, running or "
+            f"cancelling) and the limit is {limit}; wait for one to finish or cancel one, "
+            "then submit again",
+            retry_after_s=RETRY_AFTER_S,
+        )
+
+
+def _dispatch(session: Session, dispatcher: Dispatcher, job: Job) -> None:
+    try:
+        dispatcher.send_job(job.id)
+    except Exception as exc:
+        logger.warning("could not send job %s to the broker: %s", job.id, exc)
+        _mark_broker_unavailable(session, job)
+        raise BrokerUnavailable(
+            f"the task broker did not accept job {job.id}, so it was marked failed "
+            f"({BROKER_UNAVAILABLE}) and will not run; check GET /readyz, then submit "
+            "again (the same Idempotency-Key may be reused)"
+        ) from exc
+
+
+def _mark_broker_unavailable(session: Session, job: Job) -> None:
+    """Fail the job and free its Idempotency-Key, so the client's retry makes a new job."""
+    now = utcnow()
+    session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == QUEUED)
+        .values(
+            status=FAILED,
+            error_code=BROKER_UNAVAILABLE,
+            error_message="the task broker was unreachable when the job was submitted",
+            idempotency_key=None,
+            finished_at=now,
+            updated_at=now,
+            revision=Job.revision + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def get_owned_job(session: Session, owner: str, job_id: str) -> Job:
+    """The caller's job, or NotFound (also for another key's job: ids do not leak)."""
+    job = queries.get_owned_job(session, owner, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id!r} not found; GET {API_PREFIX}/jobs lists your jobs")
+    return job
+
+
+def require_succeeded(job: Job, what: str) -> None:
+    """Raise StateConflict, naming the status, unless the job has succeeded."""
+    if job.status == SUCCEEDED:
+        return
+    if job.status in TERMINAL_STATUSES:
+        hint = f" ({job.error_message})" if job.error_message else ""
+        raise StateConflict(f"job {job.id} is {job.status}{hint}, so it has no {what}")
+    raise StateConflict(
+        f"job {job.id} is {job.status}; its {what} will be available once it has succeeded "
+        f"(poll GET {API_PREFIX}/jobs/{job.id})"
+    )
+
+
+_CANCEL_STEPS = ((QUEUED, CANCELLED), (RUNNING, CANCELLING))
+
+
+def cancel_job(session: Session, owner: str, job_id: str) -> Job:
+    """queued -> cancelled now; running -> cancelling (the worker stops at its next check).
+
+    Each step is a conditional UPDATE, so a worker claiming the job at the same moment
+    makes the first step miss and the second one hit; a few rounds cover a job that a
+    retrying worker put back in the queue in between.
+    """
+    for _ in range(3):
+        for current, target in _CANCEL_STEPS:
+            now = utcnow()
+            values: dict[str, Any] = {"status": target, "updated_at": now}
+            if target == CANCELLED:
+                values["finished_at"] = now
+            result = session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.owner_key == owner, Job.status == current)
+                .values(revision=Job.revision + 1, **values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                session.commit()
+                return get_owned_job(session, owner, job_id)
+        session.rollback()
+        job = get_owned_job(session, owner, job_id)
+        if job.status == CANCELLING:
+            return job
+        if job.status in TERMINAL_STATUSES:
+            raise StateConflict(
+                f"job {job_id} is already {job.status}; only queued or running jobs can be "
+                "cancelled"
+            )
+    raise StateConflict(f"job {job_id} changed state while cancelling; try again")

@@ -1,0 +1,125 @@
+"""Real services for the tests: a fresh PostgreSQL database, a Redis database, processes.
+
+Each helper gives a test its own, empty piece of a real service and removes it
+afterwards; a missing service is a skip locally and a failure under CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests.conftest import REPO_ROOT, skip_or_fail
+
+ADMIN_POSTGRES_URL = os.environ.get(
+    "HWSCORE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+TEST_REDIS_URL = os.environ.get("HWSCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+@contextmanager
+def fresh_postgres_database(prefix: str = "hwscore_it") -> Iterator[str]:
+    """CREATE DATABASE <prefix>_<random>, yield its URL, DROP it at the end."""
+    admin = create_engine(ADMIN_POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        admin.dispose()
+        skip_or_fail(f"PostgreSQL at {ADMIN_POSTGRES_URL} is not usable: {exc}")
+    try:
+        url = make_url(ADMIN_POSTGRES_URL).set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flushed_redis(url: str = TEST_REDIS_URL) -> str:
+    """Empty the Redis database at ``url`` (a dedicated db number) and return the URL."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2)
+        client.flushdb()
+        client.close()
+    except Exception as exc:
+        skip_or_fail(f"Redis at {url} is not reachable: {exc}")
+    return url
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(**settings: str | Path) -> dict[str, str]:
+    """This environment, less any HWSCORE_* of the caller, plus ``settings`` as HWSCORE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HWSCORE_")}
+    env.update({f"HWSCORE_{key.upper()}": str(value) for key, value in settings.items()})
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+@contextmanager
+def running_process(
+    argv: list[str], env: dict[str, str], log_path: Path, *, stop_timeout_s: float = 20.0
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``argv`` in the repository root (output to ``log_path``); stop it at the end."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            yield process
+        finally:
+            stop_process(process, stop_timeout_s)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL of its whole process group if it does not exit in time."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):  # type: ignore[no-untyped-def]
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` on timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    """The end of a log file, for assertion messages."""
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,95 @@
+"""The README's first command: ``hwscore serve`` runs a job with nothing else installed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from app.db.session import make_engine
+from tests.conftest import skip_or_fail
+from tests.integration.conftest import OFFLINE, TERMINAL
+from tests.integration.services import child_env, free_port, tail, wait_for
+
+pytestmark = pytest.mark.integration
+
+TINY_JOB = {
+    "dataset": "mnist",
+    "network": {"hidden": [16]},
+    "profile": {"preset": "pcm-3bit"},
+    "training": {"epochs": 1, "hw_epochs": 1, "strategy": "ste", "train_samples": 500},
+    "evaluation": {"chips": 2, "test_samples": 200},
+    "fresh": True,
+}
+
+
+def test_serve_runs_a_job_on_sqlite_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
+    hwscore = Path(sys.executable).with_name("hwscore")
+    if not hwscore.exists():
+        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    port = free_port()
+    env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir), **OFFLINE}
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        serve = subprocess.Popen(
+            [str(hwscore), "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+            try:
+                wait_for(lambda: b"/docs" in log_path.read_bytes(), 60, "the docs URL")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\n{tail(log_path)}") from None
+            response = api.post("/api/v1/jobs", json=TINY_JOB)
+            assert response.status_code == 202, response.text
+            job_id = response.json()["id"]
+
+            def finished() -> dict[str, object] | None:
+                job = api.get(f"/api/v1/jobs/{job_id}").json()
+                return job if job["status"] in TERMINAL else None
+
+            job = wait_for(finished, 60, "the job to finish", interval_s=0.5)
+            assert job["status"] == "succeeded", f"{job}\n{tail(log_path)}"
+
+            # A long job is running when serve is stopped: it goes back to the queue.
+            long_job = {**TINY_JOB, "training": {**TINY_JOB["training"], "epochs": 100}}
+            long_job["training"].pop("train_samples")
+            interrupted = api.post("/api/v1/jobs", json=long_job).json()["id"]
+
+            def running() -> bool:
+                job = api.get(f"/api/v1/jobs/{interrupted}").json()
+                return bool(job["status"] == "running" and job["progress"]["fraction"] > 0)
+
+            wait_for(running, 60, "the long job to start training")
+
+        serve.send_signal(signal.SIGINT)  # Ctrl-C
+        assert serve.wait(timeout=30) == 0, tail(log_path)
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.wait()
+    output = log_path.read_text()
+    assert f"http://127.0.0.1:{port}/docs" in output
+    assert "1 interrupted job(s) will run again at the next start" in output
+    with closing(
+        make_engine(f"sqlite:///{tmp_path / 'state' / 'hwscore.sqlite3'}").connect()
+    ) as db:
+        status, attempts = db.execute(
+            text("SELECT status, attempts FROM jobs WHERE id = :id"), {"id": interrupted}
+        ).one()
+    assert (status, attempts) == ("queued", 1)
+    assert (tmp_path / "state" / "hwscore.sqlite3").exists()
+    assert (tmp_path / "state" / "broker.sqlite3").exists()
+    # Nothing is left listening once serve has returned.
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
