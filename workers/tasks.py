@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from app.core.config import Settings, get_settings
 from app.db.job_store import Claim, JobStore
 from app.db.session import get_engine, get_sessionmaker
-from hwmodels.datasets.errors import DatasetUnavailableError
+from hwmodels.datasets.errors import DatasetError
 from hwmodels.progress import JobCancelled
 from hwmodels.report import ARTIFACTS
 from hwmodels.specs import StudySpec
@@ -113,7 +113,7 @@ def execute_job(
         return _logged(claim, Outcome("cancelled") if stored else Outcome("lost"))
     except ValidationError as exc:
         return _fail(store, claim, INVALID_SPEC, f"the job's spec is not valid: {exc}")
-    except DatasetUnavailableError as exc:
+    except DatasetError as exc:
         return _fail(store, claim, DATASET_UNAVAILABLE, str(exc))
     except SoftTimeLimitExceeded:
         message = (

@@ -30,9 +30,8 @@ class Settings(BaseSettings):
         default="", description="Celery broker URL. Empty: SQLite-backed broker in state_dir."
     )
     data_dir: Path | None = Field(
-        default=None, description="Dataset folder (HWSCORE_DATA_DIR). Empty: ~/.cache/hwscore."
+        default=None, description="Dataset folder (HWSCORE_DATA_DIR). Empty: ~/.cache/hwscore/data."
     )
-
     host: str = "127.0.0.1"
     port: int = 8000
     auth: Literal["auto", "on", "off"] = Field(

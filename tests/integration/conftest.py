@@ -32,9 +32,8 @@ from tests.integration.services import (
 from workers.celery_app import make_celery
 
 TERMINAL = {"succeeded", "failed", "cancelled"}
-# Makes the test worker offline for certain: a dataset that is not on disk must fail at
-# once instead of being downloaded (port 9 refuses connections).
-OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+# The test worker never downloads: a dataset that is not on disk must fail at once.
+OFFLINE = {"HWSCORE_DOWNLOAD_DATASETS": "false"}
 
 
 @dataclass
