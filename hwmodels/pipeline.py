@@ -1,10 +1,287 @@
-"""CONTRACT, to be implemented by the engine work.
+"""One robustness study, end to end: the function a worker or the CLI calls.
 
-run_study(spec: StudySpec, *, data_dir: Path | None = None,
-          on_progress: ProgressCallback = no_progress,
-          should_cancel: CancelCheck = never_cancel) -> StudyResult
+run_study(spec) loads the data, trains the float net, deploys it naively on simulated
+chips (float weights programmed as they are, activation ranges calibrated on training
+data), fine-tunes it hardware-aware, evaluates that on the same simulated chips, and
+returns the report with its artifacts (names and media types in report.ARTIFACTS).
 
-StudyResult(report: RobustnessReport, artifacts: dict[str, bytes])  # keys: report.ARTIFACTS
-Raises JobCancelled when should_cancel() answers True (checked between batches),
-DatasetUnavailableError (hwmodels.datasets) when files are missing and cannot be fetched.
+Raises JobCancelled when should_cancel() answers True (checked between batches and chip
+chunks) and DatasetUnavailableError when the dataset's files are missing and cannot be
+fetched. On an ideal profile, or with hw_epochs = 0, there is nothing to learn: the
+hardware-aware net is the naive one and its statistics are the naive statistics.
 """
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hwmodels.datasets.loader import load_split
+from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
+from hwmodels.network import HardwareMLP, build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.progress import (
+    CancelCheck,
+    JobCancelled,
+    Phase,
+    ProgressCallback,
+    ProgressEvent,
+    never_cancel,
+    no_progress,
+)
+from hwmodels.report import ChipStatistics, RobustnessReport, recovered_fraction
+from hwmodels.specs import StudySpec
+from hwmodels.training import EpochRecord, Progress, train_float, train_hardware_aware
+
+CALIBRATION_SAMPLES = 10_000
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """The report and the artifacts' bytes, keyed by the names in report.ARTIFACTS."""
+
+    report: RobustnessReport
+    artifacts: dict[str, bytes]
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    data_dir: Path | None = None,
+    on_progress: ProgressCallback = no_progress,
+    should_cancel: CancelCheck = never_cancel,
+) -> StudyResult:
+    """Run one study; see the module docstring for the steps."""
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    plan = _Plan(spec)
+    progress = Progress(on_progress, should_cancel)
+
+    clock = time.perf_counter()
+    _phase(progress, plan, "loading_data")
+    train = load_split(spec.dataset, "train", data_dir, limit=spec.training.train_samples)
+    test = load_split(spec.dataset, "test", data_dir, limit=spec.evaluation.test_samples)
+    timings["load_data"] = _since(clock)
+    _cancel_check(should_cancel)
+
+    clock = time.perf_counter()
+    _phase(progress, plan, "float_training")
+    float_net = build_float(spec.network, spec.dataset, spec.profile, spec.training.seed)
+    records = train_float(
+        float_net, train.images, train.labels, spec.training, plan.part(progress, "float_training")
+    )
+    float_accuracy = accuracy(float_net, test.images, test.labels)
+    timings["float_training"] = _since(clock)
+
+    clock = time.perf_counter()
+    _phase(progress, plan, "naive_evaluation")
+    naive_net = to_hardware(float_net, spec.profile)
+    calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
+    naive = _chips(naive_net, test.images, test.labels, spec, progress, plan, "naive_evaluation")
+    timings["naive_evaluation"] = _since(clock)
+
+    clock = time.perf_counter()
+    _phase(progress, plan, "hardware_aware_training")
+    hw_net = copy_hardware(naive_net)
+    if plan.trains_hardware_aware:
+        records += train_hardware_aware(
+            hw_net,
+            train.images,
+            train.labels,
+            spec.training,
+            plan.part(progress, "hardware_aware_training"),
+        )
+    timings["hardware_aware_training"] = _since(clock)
+
+    clock = time.perf_counter()
+    _phase(progress, plan, "hardware_aware_evaluation")
+    if plan.trains_hardware_aware:
+        hardware_aware = _chips(
+            hw_net, test.images, test.labels, spec, progress, plan, "hardware_aware_evaluation"
+        )
+    else:
+        hardware_aware = naive
+    timings["hardware_aware_evaluation"] = _since(clock)
+    timings["total"] = _since(started)
+
+    report = _report(spec, hw_net, float_accuracy, naive, hardware_aware, timings)
+    artifacts = {
+        "float_weights.pt": _state_bytes(float_net),
+        "hw_weights.pt": _state_bytes(hw_net),
+        "device_levels.npz": device_levels(hw_net),
+        "metrics.csv": metrics_csv(records),
+        "report.json": report.model_dump_json(indent=2).encode(),
+    }
+    on_progress(ProgressEvent(kind="phase", phase="done", fraction=1.0))
+    return StudyResult(report=report, artifacts=artifacts)
+
+
+class _Plan:
+    """Each phase's share of the whole study, from a rough cost model (for progress)."""
+
+    def __init__(self, spec: StudySpec) -> None:
+        profile, training = spec.profile, spec.training
+        self.trains_hardware_aware = not profile.is_ideal and training.hw_epochs > 0
+        train_n = training.train_samples or 60_000
+        test_n = spec.evaluation.test_samples or 10_000
+        chips = spec.evaluation.chips
+        noisy = profile.noise.programming > 0 or profile.noise.read > 0
+        eval_cost = test_n * (chips if noisy else 1) / 6.0
+        cost: dict[Phase, float] = {
+            "loading_data": 0.02 * train_n,
+            "float_training": training.epochs * train_n,
+            "naive_evaluation": eval_cost + CALIBRATION_SAMPLES / 3,
+            "hardware_aware_training": (
+                1.7 * training.hw_epochs * train_n if self.trains_hardware_aware else 0.0
+            ),
+            "hardware_aware_evaluation": eval_cost if self.trains_hardware_aware else 0.0,
+        }
+        total = sum(cost.values())
+        self.start: dict[Phase, float] = {}
+        self.span: dict[Phase, float] = {}
+        position = 0.0
+        for phase, value in cost.items():
+            self.start[phase] = position
+            self.span[phase] = value / total
+            position += value / total
+
+    def part(self, progress: Progress, phase: Phase) -> Progress:
+        return progress.part(phase, self.start[phase], self.span[phase])
+
+
+def _phase(progress: Progress, plan: _Plan, phase: Phase) -> None:
+    progress.on_progress(ProgressEvent(kind="phase", phase=phase, fraction=plan.start[phase]))
+
+
+def _cancel_check(should_cancel: CancelCheck) -> None:
+    if should_cancel():
+        raise JobCancelled("cancelled")
+
+
+def _chips(
+    net: HardwareMLP,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    spec: StudySpec,
+    progress: Progress,
+    plan: _Plan,
+    phase: Phase,
+) -> ChipStatistics:
+    part = plan.part(progress, phase)
+    chips = spec.evaluation.chips
+
+    def on_chips(done: int) -> None:
+        part.emit("chips", done / chips, extra={"chips": done, "of": chips})
+
+    accuracies = chip_accuracies(
+        net,
+        images,
+        labels,
+        chips=chips,
+        seed=spec.training.seed,
+        compute_dtype=COMPUTE_DTYPES[spec.evaluation.compute_dtype],
+        on_chips=on_chips,
+        should_cancel=progress.should_cancel,
+    )
+    return chip_statistics(accuracies)
+
+
+def _report(
+    spec: StudySpec,
+    net: HardwareMLP,
+    float_accuracy: float,
+    naive: ChipStatistics,
+    hardware_aware: ChipStatistics,
+    timings: dict[str, float],
+) -> RobustnessReport:
+    naive_drop = 100.0 * (float_accuracy - naive.mean)
+    aware_drop = 100.0 * (float_accuracy - hardware_aware.mean)
+    layers = [
+        net.mapper.layer_statistics(f"layer{index + 1}", layer.weight.detach())
+        for index, layer in enumerate(net.hardware_layers())
+    ]
+    return RobustnessReport(
+        dataset=spec.dataset,
+        layer_sizes=net.sizes,
+        parameters=spec.network.parameter_count(spec.dataset),
+        profile=spec.profile,
+        training=spec.training,
+        evaluation=spec.evaluation,
+        float_accuracy=float_accuracy,
+        naive=naive,
+        hardware_aware=hardware_aware,
+        naive_drop_pp=naive_drop,
+        hardware_aware_drop_pp=aware_drop,
+        recovered_fraction=recovered_fraction(naive_drop, aware_drop),
+        layers=layers,
+        timings_s={key: round(value, 3) for key, value in timings.items()},
+    )
+
+
+def _since(clock: float) -> float:
+    return time.perf_counter() - clock
+
+
+def _state_bytes(net: torch.nn.Module) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    return buffer.getvalue()
+
+
+def device_levels(net: HardwareMLP) -> bytes:
+    """The programmed chip as an .npz: per layer the device levels, scale, bias,
+    conductance tables and activation range, plus the profile as JSON.
+
+    Keys: ``layer<i>_positive`` / ``layer<i>_negative`` (uint8 levels, differential),
+    ``layer<i>_levels`` (offset mapping), ``layer<i>_scale``, ``layer<i>_bias``,
+    ``layer<i>_positive_conductance`` etc. (float64 tables), ``layer<i>_a_max``,
+    ``profile_json``. Analog profiles store float32 programmed fractions instead of levels.
+    """
+    arrays: dict[str, np.ndarray] = {"profile_json": np.array(net.profile.model_dump_json())}
+    neurons = net.neurons()
+    for index, layer in enumerate(net.hardware_layers(), 1):
+        weight = layer.weight.detach()
+        programmed = net.mapper.program(weight)
+        prefix = f"layer{index}_"
+        if programmed.negative is None:
+            arrays[prefix + "levels"] = programmed.positive
+        else:
+            arrays[prefix + "positive"] = programmed.positive
+            arrays[prefix + "negative"] = programmed.negative
+        arrays[prefix + "scale"] = programmed.scale.reshape(-1).numpy().astype(np.float32)
+        arrays[prefix + "bias"] = layer.bias.detach().numpy().astype(np.float32)
+        for name, table in net.mapper.conductance_tables().items():
+            arrays[prefix + name] = table
+        if index - 1 < len(neurons):
+            arrays[prefix + "a_max"] = np.array([float(neurons[index - 1].a_max)], np.float32)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def metrics_csv(records: list[EpochRecord]) -> bytes:
+    """One row per epoch (per epoch and stage when a stage ends inside an epoch)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["phase", "stage", "tau", "epoch", "loss", "train_accuracy"])
+    for r in records:
+        writer.writerow(
+            [
+                r.phase,
+                "" if r.stage is None else r.stage,
+                "" if r.tau is None else f"{r.tau:.6g}",
+                r.epoch,
+                f"{r.loss:.6f}",
+                f"{r.train_accuracy:.6f}",
+            ]
+        )
+    return buffer.getvalue().encode()
+
+
+__all__ = ["StudyResult", "device_levels", "metrics_csv", "run_study"]

@@ -12,7 +12,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
-
 class _Strict(BaseModel):
     """Unknown fields are errors: a typo in a profile must not silently mean 'ideal'."""
 

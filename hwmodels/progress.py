@@ -49,7 +49,7 @@ ProgressCallback = Callable[[ProgressEvent], None]
 CancelCheck = Callable[[], bool]
 
 
-class JobCancelled(Exception):  # noqa: N818 - it is an outcome, not an error
+class JobCancelled(Exception):
     """Raised inside the engine when ``should_cancel`` answered True."""
 
 

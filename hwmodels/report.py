@@ -30,7 +30,9 @@ class LayerMapping(BaseModel):
     fan_in: int
     fan_out: int
     scale: float = Field(description="Weight scale s (mean over columns when per column).")
-    levels: int = Field(description="Programmable levels per device (L + 1).")
+    levels: int | None = Field(
+        description="Programmable levels per device (L + 1); null for analog devices."
+    )
     clipped_fraction: float = Field(description="Weights with |w| > s, stored at the top level.")
     mean_abs_error: float = Field(description="Mean |w - w_eff| relative to s.")
     level_histogram: list[int] = Field(description="Devices programmed at each level.")

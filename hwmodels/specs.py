@@ -6,6 +6,7 @@ and the workers. Limits live here so that every entry point enforces the same on
 
 from __future__ import annotations
 
+import itertools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -44,7 +45,7 @@ class NetworkSpec(_Strict):
 
     def parameter_count(self, dataset: DatasetName) -> int:
         sizes = self.layer_sizes(dataset)
-        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes))
 
 
 class TrainingSettings(_Strict):
@@ -80,6 +81,12 @@ class EvaluationSettings(_Strict):
     chips: int = Field(default=100, ge=1, le=MAX_CHIPS)
     test_samples: int | None = Field(
         default=None, ge=100, description="Use only the first N test images (null = all)."
+    )
+    compute_dtype: Literal["float32", "bfloat16"] = Field(
+        default="float32",
+        description="Precision of the Monte Carlo GEMMs: float32 is exact to float rounding; "
+        "bfloat16 is 2-3x faster on CPUs with bf16 instructions and may move accuracies "
+        "by about 0.1 pp.",
     )
 
 

@@ -1,0 +1,97 @@
+"""Monte Carlo over chips: batched evaluation equals chip-by-chip, seeded, bf16 close."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics, chip_weights
+from hwmodels.layers import set_mode
+from hwmodels.network import HardwareMLP, calibrate, to_hardware
+from hwmodels.profile import IDEAL, HardwareProfile
+from hwmodels.surrogates import HARD
+
+from .conftest import Subset
+
+NOISY = HardwareProfile.model_validate(
+    {
+        "weights": {"bits": 3},
+        "conductance": {"on_off_ratio": 20.0, "nonlinearity": 1.0, "asymmetry": 0.05},
+        "activations": {"bits": 4},
+        "converters": {"output_bits": 10},
+        "noise": {"programming": 0.04, "stuck_off": 0.01, "stuck_on": 0.005},
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def noisy_net(trained_float: torch.nn.Module, mnist_subset: Subset) -> HardwareMLP:
+    net = to_hardware(trained_float, NOISY)  # type: ignore[arg-type]
+    calibrate(net, mnist_subset.train_images)
+    return net
+
+
+def test_batched_chips_equal_chip_by_chip_module_forward(
+    noisy_net: HardwareMLP, mnist_subset: Subset
+) -> None:
+    images, labels = mnist_subset.test_images[:500], mnist_subset.test_labels[:500]
+    batched = chip_accuracies(noisy_net, images, labels, chips=4, seed=11)
+    for chip in range(4):
+        copy = HardwareMLP(noisy_net.sizes, NOISY)
+        copy.load_state_dict(noisy_net.state_dict())
+        set_mode(copy, HARD)
+        weights = chip_weights(noisy_net, chip, seed=11)
+        for layer, weight in zip(copy.hardware_layers(), weights, strict=True):
+            layer.effective_weight = lambda weight=weight: weight  # type: ignore[method-assign]
+        one_by_one = accuracy(copy, images, labels)
+        assert batched[chip] == pytest.approx(one_by_one, abs=2 / 500)  # float order only
+
+
+def test_same_seed_same_chips_whatever_the_chunking(
+    noisy_net: HardwareMLP, mnist_subset: Subset
+) -> None:
+    images, labels = mnist_subset.test_images[:300], mnist_subset.test_labels[:300]
+    first = chip_accuracies(noisy_net, images, labels, chips=5, seed=2)
+    chunked = chip_accuracies(noisy_net, images, labels, chips=5, seed=2, memory_mb=1)
+    other = chip_accuracies(noisy_net, images, labels, chips=5, seed=3)
+    assert first == chunked
+    assert first != other
+    assert len(set(first)) > 1  # chips differ
+
+
+def test_bfloat16_stays_close_to_float32(noisy_net: HardwareMLP, mnist_subset: Subset) -> None:
+    images, labels = mnist_subset.test_images, mnist_subset.test_labels
+    exact = chip_accuracies(noisy_net, images, labels, chips=3, seed=0)
+    fast = chip_accuracies(noisy_net, images, labels, chips=3, seed=0, compute_dtype=torch.bfloat16)
+    assert max(abs(a - b) for a, b in zip(exact, fast, strict=True)) < 0.01
+
+
+def test_read_noise_makes_identical_chips_differ(
+    trained_float: torch.nn.Module, mnist_subset: Subset
+) -> None:
+    profile = HardwareProfile.model_validate({"weights": {"bits": 4}, "noise": {"read": 0.05}})
+    net = to_hardware(trained_float, profile)  # type: ignore[arg-type]
+    calibrate(net, mnist_subset.train_images)
+    values = chip_accuracies(
+        net, mnist_subset.test_images, mnist_subset.test_labels, chips=6, seed=0
+    )
+    assert len(set(values)) > 1
+
+
+def test_ideal_chips_all_score_the_float_accuracy(
+    trained_float: torch.nn.Module, mnist_subset: Subset
+) -> None:
+    net = to_hardware(trained_float, IDEAL)  # type: ignore[arg-type]
+    calibrate(net, mnist_subset.train_images)
+    expected = accuracy(trained_float, mnist_subset.test_images, mnist_subset.test_labels)
+    values = chip_accuracies(net, mnist_subset.test_images, mnist_subset.test_labels, chips=7)
+    assert values == [expected] * 7
+
+
+def test_statistics_over_chips() -> None:
+    stats = chip_statistics([0.9, 0.8, 1.0, 0.7])
+    assert stats.chips == 4
+    assert stats.mean == pytest.approx(0.85)
+    assert stats.worst == 0.7 and stats.best == 1.0
+    assert 0.7 <= stats.p5 <= 0.75
+    assert stats.std == pytest.approx(0.129, abs=1e-3)

@@ -1,0 +1,93 @@
+"""run_study end to end on a small slice of real MNIST: report, artifacts, progress, cancel."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hwmodels.network import FloatMLP, HardwareMLP
+from hwmodels.pipeline import run_study
+from hwmodels.profile import get_preset
+from hwmodels.progress import JobCancelled, ProgressEvent
+from hwmodels.report import ARTIFACTS, RobustnessReport
+from hwmodels.specs import StudySpec
+
+
+def small_spec(preset: str) -> StudySpec:
+    return StudySpec.model_validate(
+        {
+            "network": {"hidden": [64, 32]},
+            "profile": get_preset(preset).model_dump(),
+            "training": {"epochs": 2, "hw_epochs": 2, "stages": 2, "train_samples": 3000},
+            "evaluation": {"chips": 4, "test_samples": 1000},
+        }
+    )
+
+
+def test_a_study_produces_its_report_and_every_artifact(data_dir: Path) -> None:
+    events: list[ProgressEvent] = []
+    result = run_study(small_spec("rram-2bit"), data_dir=data_dir, on_progress=events.append)
+    report = result.report
+    assert set(result.artifacts) == set(ARTIFACTS)
+    assert RobustnessReport.model_validate_json(result.artifacts["report.json"]) == report
+    assert report.naive.chips == report.hardware_aware.chips == 4
+    assert report.naive_drop_pp == pytest.approx(100 * (report.float_accuracy - report.naive.mean))
+    assert report.hardware_aware.mean > report.naive.mean
+    assert [layer.name for layer in report.layers] == ["layer1", "layer2", "layer3"]
+    assert set(report.timings_s) >= {"float_training", "hardware_aware_training", "total"}
+
+    rows = list(csv.DictReader(io.StringIO(result.artifacts["metrics.csv"].decode())))
+    assert [r["phase"] for r in rows] == ["float"] * 2 + ["hardware_aware"] * 2
+    assert [r["stage"] for r in rows[2:]] == ["0", "1"]
+
+    levels = np.load(io.BytesIO(result.artifacts["device_levels.npz"]), allow_pickle=False)
+    assert levels["layer1_positive"].dtype == np.uint8
+    assert levels["layer1_positive"].shape == (64, 784)
+    assert int(levels["layer1_positive"].max()) <= 3
+    assert "rram-2bit" in str(levels["profile_json"])
+
+    float_net = FloatMLP([784, 64, 32, 10])
+    float_net.load_state_dict(torch.load(io.BytesIO(result.artifacts["float_weights.pt"])))
+    hw_net = HardwareMLP([784, 64, 32, 10], report.profile)
+    hw_net.load_state_dict(torch.load(io.BytesIO(result.artifacts["hw_weights.pt"])))
+    assert float(hw_net.neurons()[0].a_max) > 0
+
+    fractions = [e.fraction for e in events]
+    assert fractions == sorted(fractions)
+    assert events[-1].phase == "done" and events[-1].fraction == 1.0
+    phases = [e.phase for e in events if e.kind == "phase"]
+    assert phases == [
+        "loading_data",
+        "float_training",
+        "naive_evaluation",
+        "hardware_aware_training",
+        "hardware_aware_evaluation",
+        "done",
+    ]
+
+
+def test_an_ideal_profile_skips_hardware_aware_training(data_dir: Path) -> None:
+    result = run_study(small_spec("ideal"), data_dir=data_dir)
+    report = result.report
+    assert report.naive.mean == report.float_accuracy
+    assert report.hardware_aware == report.naive
+    assert report.recovered_fraction is None
+    rows = result.artifacts["metrics.csv"].decode().splitlines()
+    assert all(not row.startswith("hardware_aware") for row in rows)
+
+
+def test_a_study_stops_when_cancelled(data_dir: Path) -> None:
+    checks = 0
+
+    def cancel_soon() -> bool:
+        nonlocal checks
+        checks += 1
+        return checks > 5
+
+    with pytest.raises(JobCancelled):
+        run_study(small_spec("rram-2bit"), data_dir=data_dir, should_cancel=cancel_soon)
