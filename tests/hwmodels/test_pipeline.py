@@ -23,7 +23,13 @@ def small_spec(preset: str) -> StudySpec:
         {
             "network": {"hidden": [64, 32]},
             "profile": get_preset(preset).model_dump(),
-            "training": {"epochs": 2, "hw_epochs": 2, "stages": 2, "train_samples": 3000},
+            "training": {
+                "epochs": 2,
+                "hw_epochs": 2,
+                "strategy": "annealed",
+                "stages": 2,
+                "train_samples": 3000,
+            },
             "evaluation": {"chips": 4, "test_samples": 1000},
         }
     )
