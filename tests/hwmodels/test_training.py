@@ -104,7 +104,7 @@ def test_annealing_stages_split_the_epochs(mnist_subset: Subset, trained_float: 
         hardware,
         images,
         labels,
-        TrainingSettings(hw_epochs=2, stages=4),
+        TrainingSettings(hw_epochs=2, strategy="annealed", stages=4),
         Progress(events.append, phase="hardware_aware_training"),
     )
     assert [r.stage for r in records] == [0, 1, 2, 3]
