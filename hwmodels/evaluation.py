@@ -18,6 +18,7 @@ seed meet the same random draws. Read noise comes from a NormalPool (see chips.p
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 
 from hwmodels.chips import NormalPool, chip_generator, chip_pairs, varies_per_chip
 from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
+from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareMLP
 from hwmodels.progress import CancelCheck, JobCancelled, never_cancel
 from hwmodels.report import ChipStatistics
@@ -104,6 +106,7 @@ def chip_accuracies(
         raise ValueError("evaluate at least one chip")
     if compute_dtype not in (torch.float32, torch.bfloat16):
         raise ValueError("compute_dtype must be torch.float32 or torch.bfloat16")
+    keep_freed_memory()
     noise = net.profile.noise
     per_chip = varies_per_chip(noise)
     set_mode(net, HARD)
@@ -126,9 +129,7 @@ def chip_accuracies(
         weights = []
         for index, layer in enumerate(layers):
             if per_chip:
-                stacked = torch.stack(
-                    [_chip_weight(net, layer, index, first + j, seed) for j in range(count)]
-                )
+                stacked = torch.stack(_chip_weights(net, layer, index, first, count, seed))
             else:
                 assert layer.weight is not None
                 stacked = layer.weight
@@ -166,6 +167,23 @@ def _plan(net: HardwareMLP, per_chip: bool) -> list[_Layer]:
             _Layer(module, s, module.bias.detach(), module.dac(), module.adc(), nominal, shared)
         )
     return plans
+
+
+def _chip_weights(
+    net: HardwareMLP, layer: _Layer, index: int, first: int, count: int, seed: int
+) -> list[Tensor]:
+    """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
+
+    torch's normal generator runs on one core and the draws are about a quarter of the
+    Monte Carlo time; every chip has its own generator, so drawing chips in parallel
+    threads gives exactly the same chips.
+    """
+    threads = min(torch.get_num_threads(), count)
+    chips = range(first, first + count)
+    if threads <= 1:
+        return [_chip_weight(net, layer, index, chip, seed) for chip in chips]
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda chip: _chip_weight(net, layer, index, chip, seed), chips))
 
 
 def _chip_weight(net: HardwareMLP, layer: _Layer, index: int, chip: int, seed: int) -> Tensor:

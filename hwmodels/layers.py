@@ -43,7 +43,7 @@ from hwmodels.chips import (
     varies_per_chip,
 )
 from hwmodels.device import DevicePair
-from hwmodels.mapping import WeightMapper
+from hwmodels.mapping import WeightMapper, add_scale_gradient
 from hwmodels.profile import ActivationConfig, HardwareProfile, NoiseConfig
 from hwmodels.surrogates import FLOAT, HARD, Mode, PairTable, SmoothTable, Uniform, quantize
 
@@ -117,7 +117,8 @@ def _range_or_raise(value: Tensor, what: str) -> float:
 class _StraightThrough(torch.autograd.Function):
     """Forward: the hardware weight s Q(w / s). Backward: identity to w inside the
     clipping range (zero where |w| > s), and, LSQ-style, Q(v) - v to the scale s (Q(v)
-    where clipped), which reaches the weight that defines s."""
+    where clipped), routed to the weights that define s (``source``, or None to keep s
+    fixed)."""
 
     @staticmethod
     def forward(
@@ -125,24 +126,29 @@ class _StraightThrough(torch.autograd.Function):
         weight: Tensor,
         hard: Tensor,
         s: Tensor,
+        source: Tensor | None,
         clips: bool,
     ) -> Tensor:
         inside = weight.abs() <= s if clips else torch.ones(0, dtype=torch.bool)
         ctx.save_for_backward(weight, hard, s, inside)
+        ctx.source = source  # type: ignore[attr-defined]
         return hard.clone()
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor, None, Tensor | None, None]:
+    ) -> tuple[Tensor, None, None, None, None]:
         weight, hard, s, inside = ctx.saved_tensors  # type: ignore[attr-defined]
+        source = ctx.source  # type: ignore[attr-defined]
         clips = inside.numel() > 0
         grad_weight = grad * inside if clips else grad
-        grad_s = None
-        if ctx.needs_input_grad[2]:  # type: ignore[attr-defined]
+        if source is not None:
             linear = weight * inside if clips else weight
             grad_s = _scale_gradient(grad, hard, grad, linear, s)
-        return grad_weight, None, grad_s, None
+            if not clips:
+                grad_weight = grad_weight.clone()  # grad itself must stay as it is
+            add_scale_gradient(grad_weight, grad_s, weight, source)
+        return grad_weight, None, None, None, None
 
 
 def _scale_gradient(
@@ -163,30 +169,37 @@ def _scale_gradient(
 class _SmoothWeight(torch.autograd.Function):
     """w_eff = s q(w / s) with q the smooth surrogate of w_eff / s (one table look-up).
 
-    Gradients: dw_eff/dw = q'(v); dw_eff/ds = q(v) - v q'(v), which reaches the weight
-    that defines s (the scale is part of the hardware function, so it learns too).
+    Gradients: dw_eff/dw = q'(v); dw_eff/ds = q(v) - v q'(v), routed to the weights that
+    define s (``source``; None keeps s fixed), so the scale, part of the hardware
+    function, learns too. One autograd node per layer and step, scale included.
     """
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx, weight: Tensor, s: Tensor, table: SmoothTable
+        ctx: torch.autograd.function.FunctionCtx,
+        weight: Tensor,
+        s: Tensor,
+        source: Tensor | None,
+        table: SmoothTable,
     ) -> Tensor:
         values, slopes = table.lookup(weight, s)
         result = values.mul_(s)
         ctx.save_for_backward(weight, s, result, slopes)
+        ctx.source = source  # type: ignore[attr-defined]
         ctx.inv_step = table.inv_step  # type: ignore[attr-defined]
         return result
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor, Tensor | None, None]:
+    ) -> tuple[Tensor, None, None, None]:
         weight, s, result, slopes = ctx.saved_tensors  # type: ignore[attr-defined]
+        source = ctx.source  # type: ignore[attr-defined]
         grad_weight = torch.mul(grad, slopes).mul_(ctx.inv_step)  # type: ignore[attr-defined]
-        grad_s = None
-        if ctx.needs_input_grad[1]:  # type: ignore[attr-defined]
+        if source is not None:
             grad_s = _scale_gradient(grad, result, grad_weight, weight, s)
-        return grad_weight, grad_s, None
+            add_scale_gradient(grad_weight, grad_s, weight, source)
+        return grad_weight, None, None, None
 
 
 class _NoisySmoothWeight(torch.autograd.Function):
@@ -199,6 +212,7 @@ class _NoisySmoothWeight(torch.autograd.Function):
         ctx: torch.autograd.function.FunctionCtx,
         weight: Tensor,
         s: Tensor,
+        source: Tensor | None,
         table: PairTable,
         mapper: WeightMapper,
         sigma: float,
@@ -218,19 +232,21 @@ class _NoisySmoothWeight(torch.autograd.Function):
             slopes.view(-1).index_fill_(0, faults.index, 0.0)
         result = (pairs[..., 0] - pairs[..., 1]).mul_(s * mapper.norm)
         ctx.save_for_backward(weight, s, result, slopes[..., 0] - slopes[..., 1])
+        ctx.source = source  # type: ignore[attr-defined]
         ctx.gain = table.inv_step * mapper.norm  # type: ignore[attr-defined]
         return result
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor, Tensor | None, None, None, None, None, None]:
+    ) -> tuple[Tensor, None, None, None, None, None, None, None]:
         weight, s, result, derivative = ctx.saved_tensors  # type: ignore[attr-defined]
+        source = ctx.source  # type: ignore[attr-defined]
         grad_weight = torch.mul(grad, derivative).mul_(ctx.gain)  # type: ignore[attr-defined]
-        grad_s = None
-        if ctx.needs_input_grad[1]:  # type: ignore[attr-defined]
+        if source is not None:
             grad_s = _scale_gradient(grad, result, grad_weight, weight, s)
-        return grad_weight, grad_s, None, None, None, None, None
+            add_scale_gradient(grad_weight, grad_s, weight, source)
+        return grad_weight, None, None, None, None, None, None, None
 
 
 class HardwareLinear(nn.Module):
@@ -298,37 +314,44 @@ class HardwareLinear(nn.Module):
         if mode.kind == "float" or (mapper.identity and noise is None):
             return self.weight
         digital = mapper.levels is not None
-        s = mapper.scale(self.weight, track=mode.kind in ("smooth", "ste"))
-        if mode.kind == "smooth" and digital:
-            combined, table = mapper.smooth_tables(mode.rho)
-            if noise is None:
-                smooth: Tensor = _SmoothWeight.apply(self.weight, s, combined)  # type: ignore[no-untyped-call]
-                return smooth
-            normal, faults = self._noise_draw(noise)
-            result: Tensor = _NoisySmoothWeight.apply(  # type: ignore[no-untyped-call]
-                self.weight, s, table, mapper, noise.config.programming, normal, faults
-            )
-            return result
+        track = mode.kind in ("smooth", "ste")
         if mode.kind != "ste" and not digital:  # analog hard or smooth: differentiable curve
+            s = mapper.scale(self.weight, track=track)
             pairs = mapper.analog_pairs(self.weight / s)
             if noise is not None:
                 normal, faults = self._noise_draw(noise)
                 pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
             return mapper.effective_from_pairs(pairs) * s
-        with torch.no_grad():
-            v = self.weight / s.detach()
+        # The fused functions below route the gradient of s to the weights defining it.
+        source = None
+        if track and self.weight.requires_grad and torch.is_grad_enabled():
+            s, source = mapper.scale_source(self.weight)
+        else:
+            s = mapper.scale(self.weight)
+        if mode.kind == "smooth":
+            combined, table = mapper.smooth_tables(mode.rho)
             if noise is None:
-                hard = mapper.nominal_effective(v, HARD) * s.detach()
+                smooth: Tensor = _SmoothWeight.apply(self.weight, s, source, combined)  # type: ignore[no-untyped-call]
+                return smooth
+            normal, faults = self._noise_draw(noise)
+            result: Tensor = _NoisySmoothWeight.apply(  # type: ignore[no-untyped-call]
+                self.weight, s, source, table, mapper, noise.config.programming, normal, faults
+            )
+            return result
+        with torch.no_grad():
+            v = self.weight / s
+            if noise is None:
+                hard = mapper.nominal_effective(v, HARD) * s
             else:
                 normal, faults = self._noise_draw(noise)
                 pairs = perturb(
                     mapper.nominal_pairs(v), mapper.pair, noise.config.programming, normal, faults
                 )
-                hard = mapper.effective_from_pairs(pairs) * s.detach()
+                hard = mapper.effective_from_pairs(pairs) * s
         if mode.kind == "hard":
             return hard
         clips = mapper.percentile < 100.0
-        through: Tensor = _StraightThrough.apply(self.weight, hard, s, clips)  # type: ignore[no-untyped-call]
+        through: Tensor = _StraightThrough.apply(self.weight, hard, s, source, clips)  # type: ignore[no-untyped-call]
         return through
 
     def _noise_draw(self, noise: InjectedNoise) -> tuple[Tensor | None, Faults | None]:

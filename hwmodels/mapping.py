@@ -99,17 +99,26 @@ class WeightMapper:
         ``track``: keep the gradient of s with respect to the weight that defines it (the
         largest, or the percentile's), so that training can move the scale too.
         """
-        track = track and weight.requires_grad
+        if track and weight.requires_grad:
+            s, source = self.scale_source(weight)
+            top: Tensor = _Picked.apply(weight, source)  # type: ignore[no-untyped-call]
+            return top.clamp_min(MIN_SCALE).view(s.shape)
         if not self.per_column and self.percentile >= 100.0:  # the default: fast path
-            if not track:
-                with torch.no_grad():
-                    low, high = torch.aminmax(weight)
-                return torch.maximum(high, -low).clamp_min(MIN_SCALE)
-            index = _largest_index(weight.detach())
-            top: Tensor = _Picked.apply(weight, index)  # type: ignore[no-untyped-call]
-            return top.clamp_min(MIN_SCALE).reshape(())
-        rows = weight.shape[0] if self.per_column else 1
+            with torch.no_grad():
+                low, high = torch.aminmax(weight)
+            return torch.maximum(high, -low).clamp_min(MIN_SCALE)
+        return self.scale_source(weight)[0]
+
+    def scale_source(self, weight: Tensor) -> tuple[Tensor, Tensor]:
+        """s (no gradient) and the flat indices of the weights that define it (one per
+        layer or per column): fused training functions route dL/ds to those weights
+        themselves (``add_scale_gradient``) instead of through a separate autograd node."""
         with torch.no_grad():
+            if not self.per_column and self.percentile >= 100.0:  # the default: fast path
+                index = _largest_index(weight)
+                s = weight.reshape(-1).index_select(0, index).abs_()
+                return s.clamp_min_(MIN_SCALE).reshape(()), index
+            rows = weight.shape[0] if self.per_column else 1
             magnitude = weight.abs().reshape(rows, -1)
             if self.percentile >= 100.0:
                 values, indices = magnitude.max(dim=1, keepdim=True)
@@ -118,12 +127,8 @@ class WeightMapper:
                 rank = min(count, max(1, math.ceil(self.percentile / 100 * count)))
                 values, indices = magnitude.kthvalue(rank, dim=1, keepdim=True)
             starts = torch.arange(rows).unsqueeze(1) * magnitude.shape[1]
-        s = values
-        if track:
-            index = (indices + starts).reshape(-1)
-            s = _Picked.apply(weight, index).view(rows, 1)  # type: ignore[no-untyped-call]
-        s = s.clamp_min(MIN_SCALE)
-        return s if self.per_column else s.reshape(())
+            s = values.clamp_min_(MIN_SCALE)
+            return (s if self.per_column else s.reshape(())), (indices + starts).reshape(-1)
 
     # --- nominal levels ------------------------------------------------------------
 
@@ -324,6 +329,20 @@ class WeightMapper:
         )
 
 
+def add_scale_gradient(
+    grad_weight: Tensor, grad_s: Tensor, weight: Tensor, source: Tensor
+) -> Tensor:
+    """grad_weight plus dL/ds routed to the weights that define s = |w[source]| (in place).
+
+    The same gradient ``scale(track=True)`` gives through its own node (zero where s was
+    clamped at MIN_SCALE), without a full-size zero matrix per layer and step.
+    """
+    picked = weight.detach().reshape(-1).index_select(0, source)
+    routed = grad_s.reshape(-1) * picked.sign() * (picked.abs() >= MIN_SCALE)
+    grad_weight.view(-1).index_add_(0, source, routed)
+    return grad_weight
+
+
 def _largest_index(weight: Tensor) -> Tensor:
     """Flat index of a largest |w|, found row-wise (vectorised min/max per row, then two
     short argmaxes): a flat argmax over the matrix is several times slower on CPU."""
@@ -439,4 +458,4 @@ def _uint8(levels: Tensor) -> np.ndarray:
     return levels.to(torch.uint8).numpy()
 
 
-__all__ = ["ProgrammedLayer", "WeightMapper", "weight_path_is_identity"]
+__all__ = ["ProgrammedLayer", "WeightMapper", "add_scale_gradient", "weight_path_is_identity"]

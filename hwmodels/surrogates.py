@@ -120,10 +120,13 @@ class Staircase:
 def _cells(
     x: Tensor, gain: Tensor | float, offset: Tensor | float, last: float
 ) -> tuple[Tensor, Tensor]:
-    """Grid cell (flat int32) and fraction within it of position x * gain + offset."""
+    """Grid cell (flat int32) and fraction within it of position x * gain + offset.
+
+    The position is clamped to [0, last] first, so truncation to int32 is the floor.
+    """
     position = torch.mul(x, gain).add_(offset).clamp_(0.0, last)
-    cell = position.floor()
-    return cell.to(torch.int32).reshape(-1), position.sub_(cell)
+    cell = position.to(torch.int32)
+    return cell.reshape(-1), position.sub_(cell)
 
 
 @dataclass(frozen=True)

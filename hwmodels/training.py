@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from hwmodels.chips import varies_per_chip
 from hwmodels.layers import InjectedNoise, set_mode
+from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareMLP
 from hwmodels.profile import NoiseConfig
 from hwmodels.progress import (
@@ -170,6 +171,7 @@ def train_float(
 ) -> list[EpochRecord]:
     """Adam on cross-entropy for ``settings.epochs`` epochs; returns one record per epoch."""
     _check_data(images, labels)
+    keep_freed_memory()
     progress = progress or Progress()
     schedule = _Schedule(
         images.shape[0], settings.batch_size, torch.Generator().manual_seed(settings.seed)
@@ -244,6 +246,7 @@ def train_hardware_aware(
     The net ends in hard mode without injected noise, ready for evaluation.
     """
     _check_data(images, labels)
+    keep_freed_memory()
     progress = progress or Progress(phase="hardware_aware_training")
     epochs = settings.hw_epochs
     schedule = _Schedule(
