@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select, update
@@ -204,15 +205,7 @@ class JobStore:
         now = utcnow()
 
         def write(session: Session) -> str | None:
-            for current, target in ((RUNNING, QUEUED), (CANCELLING, CANCELLED)):
-                values: dict[str, Any] = {
-                    "status": target,
-                    "worker": None,
-                    "revision": Job.revision + 1,
-                    "updated_at": now,
-                }
-                if target == CANCELLED:
-                    values["finished_at"] = now
+            for current, target in _RELEASES:
                 changed = session.execute(
                     update(Job)
                     .where(
@@ -220,7 +213,7 @@ class JobStore:
                         Job.attempts == claim.attempt,
                         Job.status == current,
                     )
-                    .values(**values)
+                    .values(**_release_values(target, now))
                     .execution_options(synchronize_session=False)
                 )
                 if changed.rowcount == 1:  # type: ignore[attr-defined]
@@ -284,15 +277,7 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
     with sessions() as session:
         # UPDATE ... RETURNING: the write comes first, so SQLite never has to turn a read
         # into a write while the stopping worker is still writing progress.
-        for current, target in ((RUNNING, QUEUED), (CANCELLING, CANCELLED)):
-            values: dict[str, Any] = {
-                "status": target,
-                "worker": None,
-                "revision": Job.revision + 1,
-                "updated_at": now,
-            }
-            if target == CANCELLED:
-                values["finished_at"] = now
+        for current, target in _RELEASES:
             released[target] = list(
                 session.scalars(
                     update(Job)
@@ -300,7 +285,7 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
                         Job.status == current,
                         Job.worker.startswith(worker_prefix, autoescape=True),
                     )
-                    .values(**values)
+                    .values(**_release_values(target, now))
                     .returning(Job.id)
                     .execution_options(synchronize_session=False)
                 )
@@ -309,6 +294,23 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
                 _add_event(session, job_id, "state", None, {"status": target, "reason": "stopped"})
         session.commit()
     return released[QUEUED]
+
+
+_RELEASES = ((RUNNING, QUEUED), (CANCELLING, CANCELLED))
+"""A released job: running goes back to the queue, a requested cancel takes effect."""
+
+
+def _release_values(target: str, now: datetime) -> dict[str, Any]:
+    """The column values of a job released to ``target`` (queued or cancelled)."""
+    values: dict[str, Any] = {
+        "status": target,
+        "worker": None,
+        "revision": Job.revision + 1,
+        "updated_at": now,
+    }
+    if target == CANCELLED:
+        values["finished_at"] = now
+    return values
 
 
 def _update_owned(session: Session, claim: Claim, values: dict[str, Any]) -> bool:
