@@ -11,14 +11,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.vocabulary import JobStatus
 from app.db.models import Artifact, Job, JobEvent
 from hwmodels.datasets.catalog import DatasetName
 from hwmodels.profile import HardwareProfile
 from hwmodels.specs import EvaluationSettings, NetworkSpec, StudySpec, TrainingSettings
 
 API_PREFIX = "/api/v1"
-
-JobStatus = Literal["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
 
 
 class _Request(BaseModel):

@@ -27,6 +27,7 @@ from celery.signals import worker_init, worker_process_init
 from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
+from app.core.vocabulary import ErrorCode, JobStatus
 from app.db.job_store import Claim, JobStore
 from app.db.session import get_engine, get_sessionmaker
 from hwmodels.datasets.errors import DatasetError
@@ -57,13 +58,6 @@ try:
     TRANSIENT_ERRORS += (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 except ImportError:  # pragma: no cover - redis comes with celery[redis]
     pass
-
-# Stable error codes a client can act on.
-INVALID_SPEC = "invalid_spec"
-DATASET_UNAVAILABLE = "dataset_unavailable"
-TIME_LIMIT = "time_limit"
-INFRASTRUCTURE_UNAVAILABLE = "infrastructure_unavailable"
-INTERNAL_ERROR = "internal_error"
 
 
 @dataclass(frozen=True)
@@ -112,20 +106,20 @@ def execute_job(
         stored = _settle(lambda: store.cancel(claim))
         return _logged(claim, Outcome("cancelled") if stored else Outcome("lost"))
     except ValidationError as exc:
-        return _fail(store, claim, INVALID_SPEC, f"the job's spec is not valid: {exc}")
+        return _fail(store, claim, ErrorCode.INVALID_SPEC, f"the job's spec is not valid: {exc}")
     except DatasetError as exc:
-        return _fail(store, claim, DATASET_UNAVAILABLE, str(exc))
+        return _fail(store, claim, ErrorCode.DATASET_MISSING, str(exc))
     except SoftTimeLimitExceeded:
         message = (
             f"the job ran longer than the time limit ({settings.task_soft_time_limit_s} s); "
             "ask for fewer epochs, samples or chips, or raise HWSCORE_TASK_SOFT_TIME_LIMIT_S"
         )
-        return _fail(store, claim, TIME_LIMIT, message)
+        return _fail(store, claim, ErrorCode.TIME_LIMIT, message)
     except TRANSIENT_ERRORS as exc:
         return _give_back(store, claim, exc, retries_done, settings.task_max_retries)
     except Exception as exc:
         log.exception("job %s failed with an unexpected error", job_id)
-        return _fail(store, claim, INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        return _fail(store, claim, ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
 
 
 def _engine_runner() -> StudyRunner:
@@ -141,10 +135,10 @@ def _give_back(
     reason = f"{type(exc).__name__}: {exc}"
     if retries_done >= max_retries:
         message = f"the database or broker failed {retries_done + 1} times; last: {reason}"
-        return _fail(store, claim, INFRASTRUCTURE_UNAVAILABLE, message)
+        return _fail(store, claim, ErrorCode.INFRASTRUCTURE_UNAVAILABLE, message)
     log.warning("job %s: transient error, giving it back for a retry: %s", claim.job_id, reason)
     status = _settle(lambda: store.requeue(claim, reason))
-    if status == "queued":
+    if status == JobStatus.QUEUED:
         return Outcome("retry")
     return _logged(claim, Outcome("cancelled") if status == "cancelled" else Outcome("lost"))
 

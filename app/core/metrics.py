@@ -19,12 +19,11 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
+from app.core.vocabulary import JobStatus
 from app.db import queries
-from app.db.models import CANCELLED, CANCELLING, FAILED, QUEUED, RUNNING, SUCCEEDED
 
 logger = logging.getLogger(__name__)
 
-ALL_STATUSES = (QUEUED, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED)
 JOB_DURATION_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0)
 HTTP_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -44,7 +43,7 @@ class JobsCollector(Collector):
             logger.exception("metrics: could not read jobs from the database")
             return
         gauge = GaugeMetricFamily("hwscore_jobs", "Jobs by status.", labels=["status"])
-        for status in ALL_STATUSES:
+        for status in JobStatus:
             gauge.add_metric([status], counts.get(status, 0))
         yield gauge
         histogram = HistogramMetricFamily(
@@ -52,7 +51,7 @@ class JobsCollector(Collector):
             "Time from start to end of jobs that ran, by final status.",
             labels=["status"],
         )
-        for status in (SUCCEEDED, FAILED):
+        for status in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             cumulative, total_s, count = durations.get(
                 status, ([0] * len(JOB_DURATION_BUCKETS_S), 0.0, 0)
             )

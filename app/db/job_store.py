@@ -20,25 +20,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.models import (
-    CANCELLED,
-    CANCELLING,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    Artifact,
-    Job,
-    JobEvent,
-    utcnow,
-)
+from app.core.vocabulary import OWNED_STATUSES, JobStatus
+from app.db.models import Artifact, Job, JobEvent, utcnow
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Statuses in which the claiming worker still owns the job.
-_OWNED = (RUNNING, CANCELLING)
 # A unique (job_id, seq) clash means another writer added an event at the same moment.
 _SEQ_RETRIES = 5
 
@@ -68,9 +56,9 @@ class JobStore:
         def write(session: Session) -> Claim | None:
             result = session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.status == QUEUED)
+                .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
                 .values(
-                    status=RUNNING,
+                    status=JobStatus.RUNNING,
                     attempts=Job.attempts + 1,
                     started_at=now,
                     worker=worker,
@@ -87,7 +75,9 @@ class JobStore:
             attempt, spec = session.execute(
                 select(Job.attempts, Job.spec).where(Job.id == job_id)
             ).one()
-            _add_event(session, job_id, "state", None, {"status": RUNNING, "attempt": attempt})
+            _add_event(
+                session, job_id, "state", None, {"status": JobStatus.RUNNING, "attempt": attempt}
+            )
             return Claim(job_id=job_id, attempt=attempt, worker=worker, spec=dict(spec))
 
         return self._transaction(write)
@@ -106,7 +96,7 @@ class JobStore:
         if row is None:
             return True
         status, attempts = row
-        return status != RUNNING or attempts != claim.attempt
+        return status != JobStatus.RUNNING or attempts != claim.attempt
 
     # -- while running ----------------------------------------------------------------
 
@@ -159,7 +149,7 @@ class JobStore:
         """
         now = utcnow()
         values = {
-            "status": SUCCEEDED,
+            "status": JobStatus.SUCCEEDED,
             "result": result,
             "progress_fraction": 1.0,
             "progress_phase": "done",
@@ -183,18 +173,20 @@ class JobStore:
                         content=content,
                     )
                 )
-            _add_event(session, claim.job_id, "state", "done", {"status": SUCCEEDED})
+            _add_event(session, claim.job_id, "state", "done", {"status": JobStatus.SUCCEEDED})
             return True
 
         return self._transaction(write)
 
     def cancel(self, claim: Claim) -> bool:
         """The engine stopped at a cancel check: the job is cancelled."""
-        return self._finish(claim, CANCELLED, {})
+        return self._finish(claim, JobStatus.CANCELLED, {})
 
     def fail(self, claim: Claim, code: str, message: str) -> bool:
         """The job failed for good; ``code`` is stable for programs, ``message`` for people."""
-        return self._finish(claim, FAILED, {"error_code": code, "error_message": message[:4000]})
+        return self._finish(
+            claim, JobStatus.FAILED, {"error_code": code, "error_message": message[:4000]}
+        )
 
     def requeue(self, claim: Claim, reason: str) -> str | None:
         """Give the job back (a transient error; a retry message follows).
@@ -293,10 +285,10 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
             for job_id in released[target]:
                 _add_event(session, job_id, "state", None, {"status": target, "reason": "stopped"})
         session.commit()
-    return released[QUEUED]
+    return released[JobStatus.QUEUED]
 
 
-_RELEASES = ((RUNNING, QUEUED), (CANCELLING, CANCELLED))
+_RELEASES = ((JobStatus.RUNNING, JobStatus.QUEUED), (JobStatus.CANCELLING, JobStatus.CANCELLED))
 """A released job: running goes back to the queue, a requested cancel takes effect."""
 
 
@@ -308,7 +300,7 @@ def _release_values(target: str, now: datetime) -> dict[str, Any]:
         "revision": Job.revision + 1,
         "updated_at": now,
     }
-    if target == CANCELLED:
+    if target == JobStatus.CANCELLED:
         values["finished_at"] = now
     return values
 
@@ -320,7 +312,7 @@ def _update_owned(session: Session, claim: Claim, values: dict[str, Any]) -> boo
         .where(
             Job.id == claim.job_id,
             Job.attempts == claim.attempt,
-            Job.status.in_(_OWNED),
+            Job.status.in_(OWNED_STATUSES),
         )
         .values(**values)
         .execution_options(synchronize_session=False)

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from app.core.vocabulary import JobStatus
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -49,13 +51,6 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-# Job statuses. Terminal ones never change again.
-QUEUED, RUNNING, CANCELLING = "queued", "running", "cancelling"
-SUCCEEDED, FAILED, CANCELLED = "succeeded", "failed", "cancelled"
-TERMINAL_STATUSES = frozenset({SUCCEEDED, FAILED, CANCELLED})
-IN_FLIGHT_STATUSES = frozenset({QUEUED, RUNNING, CANCELLING})
-
-
 class Job(Base):
     """One robustness study requested by one API key (or the local user, owner NULL)."""
 
@@ -70,7 +65,7 @@ class Job(Base):
     # API key id, or "local" for the unauthenticated loopback user: never NULL, so the
     # unique constraint on (owner_key, idempotency_key) holds on every database.
     owner_key: Mapped[str] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(16), default=QUEUED, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec_hash: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))

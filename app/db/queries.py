@@ -10,14 +10,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select, text
 from sqlalchemy.orm import Session, defer
 
-from app.db.models import (
-    FAILED,
-    IN_FLIGHT_STATUSES,
-    SUCCEEDED,
-    Artifact,
-    Job,
-    JobEvent,
-)
+from app.core.vocabulary import IN_FLIGHT_STATUSES, JobStatus
+from app.db.models import Artifact, Job, JobEvent
 
 
 def get_owned_job(session: Session, owner: str, job_id: str) -> Job | None:
@@ -36,7 +30,9 @@ def find_reusable(session: Session, spec_hash: str) -> Job | None:
     """The latest original (not itself reused) succeeded job with this spec, any owner."""
     return session.scalars(
         select(Job)
-        .where(Job.spec_hash == spec_hash, Job.status == SUCCEEDED, Job.reused_from.is_(None))
+        .where(
+            Job.spec_hash == spec_hash, Job.status == JobStatus.SUCCEEDED, Job.reused_from.is_(None)
+        )
         .order_by(Job.finished_at.desc())
         .limit(1)
     ).first()
@@ -152,7 +148,7 @@ def job_duration_histogram(
     rows = session.execute(
         select(Job.status, *columns, func.sum(duration), func.count())
         .where(
-            Job.status.in_((SUCCEEDED, FAILED)),
+            Job.status.in_((JobStatus.SUCCEEDED, JobStatus.FAILED)),
             Job.started_at.is_not(None),
             Job.finished_at.is_not(None),
             Job.reused_from.is_(None),

@@ -25,20 +25,9 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.vocabulary import TERMINAL_STATUSES, JobStatus
 from app.db import queries
-from app.db.models import (
-    CANCELLED,
-    CANCELLING,
-    FAILED,
-    QUEUED,
-    RUNNING,
-    SUCCEEDED,
-    TERMINAL_STATUSES,
-    Artifact,
-    Job,
-    new_id,
-    utcnow,
-)
+from app.db.models import Artifact, Job, new_id, utcnow
 from app.schemas import API_PREFIX, JobCreate
 from app.services.dispatch import Dispatcher
 from app.services.errors import (
@@ -145,7 +134,7 @@ def submit_job(
         session.flush()
         if original is not None:
             _add_own_report(session, job, original.id)
-        if job.status == QUEUED:
+        if job.status == JobStatus.QUEUED:
             _check_in_flight(session, owner, max_in_flight)
         session.commit()
     except IntegrityError:
@@ -158,7 +147,7 @@ def submit_job(
         if winner is None:
             raise
         return _replay(winner, digest)
-    if job.status == QUEUED:
+    if job.status == JobStatus.QUEUED:
         _dispatch(session, dispatcher, job)
     return Submission(job=job, created=True)
 
@@ -175,7 +164,7 @@ def _new_job(
     job = Job(
         id=new_id(),
         owner_key=owner,
-        status=QUEUED,
+        status=JobStatus.QUEUED,
         spec=spec.model_dump(mode="json"),
         spec_hash=work,
         idempotency_key=idempotency_key,
@@ -187,7 +176,7 @@ def _new_job(
         updated_at=now,
     )
     if original is not None:
-        job.status = SUCCEEDED
+        job.status = JobStatus.SUCCEEDED
         job.reused_from = original.id
         # The original's numbers under the caller's own profile labels: the original's
         # name, description and source belong to its owner.
@@ -261,9 +250,9 @@ def _mark_broker_unavailable(session: Session, job: Job) -> None:
     now = utcnow()
     session.execute(
         update(Job)
-        .where(Job.id == job.id, Job.status == QUEUED)
+        .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
         .values(
-            status=FAILED,
+            status=JobStatus.FAILED,
             error_code=BROKER_UNAVAILABLE,
             error_message="the task broker was unreachable when the job was submitted",
             idempotency_key=None,
@@ -286,7 +275,7 @@ def get_owned_job(session: Session, owner: str, job_id: str) -> Job:
 
 def require_succeeded(job: Job, what: str) -> None:
     """Raise StateConflict, naming the status, unless the job has succeeded."""
-    if job.status == SUCCEEDED:
+    if job.status == JobStatus.SUCCEEDED:
         return
     if job.status in TERMINAL_STATUSES:
         hint = f" ({job.error_message})" if job.error_message else ""
@@ -297,7 +286,7 @@ def require_succeeded(job: Job, what: str) -> None:
     )
 
 
-_CANCEL_STEPS = ((QUEUED, CANCELLED), (RUNNING, CANCELLING))
+_CANCEL_STEPS = ((JobStatus.QUEUED, JobStatus.CANCELLED), (JobStatus.RUNNING, JobStatus.CANCELLING))
 
 
 def cancel_job(session: Session, owner: str, job_id: str) -> Job:
@@ -311,7 +300,7 @@ def cancel_job(session: Session, owner: str, job_id: str) -> Job:
         for current, target in _CANCEL_STEPS:
             now = utcnow()
             values: dict[str, Any] = {"status": target, "updated_at": now}
-            if target == CANCELLED:
+            if target == JobStatus.CANCELLED:
                 values["finished_at"] = now
             result = session.execute(
                 update(Job)
@@ -324,7 +313,7 @@ def cancel_job(session: Session, owner: str, job_id: str) -> Job:
                 return get_owned_job(session, owner, job_id)
         session.rollback()
         job = get_owned_job(session, owner, job_id)
-        if job.status == CANCELLING:
+        if job.status == JobStatus.CANCELLING:
             return job
         if job.status in TERMINAL_STATUSES:
             raise StateConflict(

@@ -93,7 +93,7 @@ def describe_error(
             valid = ", ".join(parent_model.model_fields)
             return f"{subject} is not a known field; valid fields here: {valid}"
         return f"{subject} is not a known field"
-    if kind == "literal_error":
+    if kind in {"literal_error", "enum"}:
         return f"{subject} must be one of {ctx.get('expected')}"
     if kind == "too_long":
         return f"{subject} may have at most {ctx.get('max_length')} items"

@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app.db.models import SUCCEEDED, Artifact, Job, JobEvent, utcnow
+from app.core.vocabulary import JobStatus
+from app.db.models import Artifact, Job, JobEvent, utcnow
 from app.schemas import JobCreate
 from app.services.jobs import build_spec, request_hash, spec_hash
 from hwmodels.report import ChipStatistics, LayerMapping, RobustnessReport
@@ -115,7 +116,7 @@ def make_job(
         job.attempts = 1
     if status in ("succeeded", "failed", "cancelled"):
         job.finished_at = created + timedelta(seconds=1 + duration_s)
-    if status == SUCCEEDED:
+    if status == JobStatus.SUCCEEDED:
         job.result = sample_report(spec)
         job.progress_phase, job.progress_fraction = "done", 1.0
     if error is not None:

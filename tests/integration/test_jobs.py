@@ -99,7 +99,7 @@ def test_cancel_queued_and_running_jobs_and_a_missing_dataset(stack: Stack) -> N
     # the job on a dataset this server does not have.
     failed = stack.wait_status(missing["id"], TERMINAL, timeout_s=60)
     assert failed["status"] == "failed"
-    assert failed["error"]["code"] == "dataset_unavailable"
+    assert failed["error"]["code"] == "dataset_missing"
     assert "emnist" in failed["error"]["message"].lower()
 
     never_started = stack.job(queued["id"])

@@ -60,7 +60,7 @@ def must_not_run(spec: StudySpec, **_: Any) -> Any:
                 missing=["x.gz"],
                 folder="/data/emnist",
             ),
-            "dataset_unavailable",
+            "dataset_missing",
             "put the files in /data/emnist",
         ),
         (SoftTimeLimitExceeded(), "time_limit", "time limit"),
