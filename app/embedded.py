@@ -4,7 +4,8 @@ The database is upgraded, then the API (uvicorn) and one Celery worker (N pool
 processes) start as child processes with the same settings, and this process watches
 them: when one dies the others are stopped, and Ctrl-C or SIGTERM stops them all.
 Jobs a stopped worker was running go back to the queue, so they run again at the next
-start instead of staying "running" forever.
+start instead of staying "running" forever; after a crash (SIGKILL, power loss) the
+recovery sweep takes them back once their heartbeat is stale.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
 
     node = f"serve-{os.getpid()}@%h"
     env = child_environment(settings, host=host, port=port)
+    # The embedded broker (and the default database) live here, whatever else is set.
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     print(f"hwscore: database {_describe(settings.resolved_database_url())}, upgrading")
     upgrade_database(settings.resolved_database_url())
 
@@ -116,11 +119,13 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
     finally:
         api.stop()
         # The worker first stops taking messages, then its running jobs are handed back
-        # (its engine stops at the next cancel check), and only then are they re-sent.
+        # (its engine stops at the next cancel check); the recovery sweep of the next
+        # start sends them again.
         worker.ask_to_stop()
         released = _release_jobs(node)
         worker.stop()
-        _resend(settings, released)
+        if released:
+            print(f"hwscore: {len(released)} interrupted job(s) will run again at the next start")
 
 
 def child_environment(settings: Settings, *, host: str, port: int) -> dict[str, str]:
@@ -188,23 +193,6 @@ def _release_jobs(node: str) -> list[str]:
     except Exception as exc:  # stopping must go on; say what is left behind
         print(f"hwscore: could not put running jobs back in the queue: {exc}", file=sys.stderr)
         return []
-
-
-def _resend(settings: Settings, job_ids: list[str]) -> None:
-    """Send the messages that run the released jobs at the next start."""
-    if not job_ids:
-        return
-    from app.services.dispatch import CeleryDispatcher
-
-    dispatcher = CeleryDispatcher(settings)
-    try:
-        for job_id in job_ids:
-            dispatcher.send_job(job_id)
-        print(f"hwscore: {len(job_ids)} interrupted job(s) will run again at the next start")
-    except Exception as exc:
-        print(f"hwscore: could not queue interrupted jobs {job_ids}: {exc}", file=sys.stderr)
-    finally:
-        dispatcher.close()
 
 
 def _describe(url: str) -> str:

@@ -126,7 +126,7 @@ class Progress(BaseModel):
 
 
 class ErrorInfo(BaseModel):
-    code: str = Field(description="Stable machine-readable code, e.g. broker_unavailable.")
+    code: str = Field(description="Stable machine-readable code, e.g. worker_lost (see ErrorCode).")
     message: str
 
 

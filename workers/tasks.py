@@ -3,7 +3,8 @@
 The broker message carries only a job id; everything else is read from the job row.
 ``execute_job`` holds the whole lifecycle and takes the study runner as an argument, so
 the tests drive every outcome through the real database; ``run_job`` is the thin Celery
-task around it that turns "give it back and try again" into a Celery retry.
+task around it. There are no Celery retries: a job handed back, or a message lost, is
+sent again by the recovery sweep (``app.services.recovery``), the one path for both.
 
 Only worker processes run studies: the engine (torch) is imported by the worker's main
 process before it forks its pool (``worker_init``), so every pool process shares it.
@@ -21,20 +22,22 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import kombu.exceptions
 import sqlalchemy.exc
-from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready
 from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
 from app.core.vocabulary import ErrorCode, JobStatus
 from app.db.job_store import Claim, JobStore
 from app.db.session import get_engine, get_sessionmaker
+from app.services.dispatch import CeleryDispatcher
+from app.services.recovery import RecoverySweeper
 from hwmodels.datasets.errors import DatasetError
 from hwmodels.progress import JobCancelled
 from hwmodels.report import ARTIFACTS
 from hwmodels.specs import StudySpec
 from workers.celery_app import RUN_JOB_TASK, celery_app
+from workers.heartbeat import Heartbeat
 from workers.reporter import JobReporter
 
 if TYPE_CHECKING:
@@ -64,7 +67,7 @@ except ImportError:  # pragma: no cover - redis comes with celery[redis]
 class Outcome:
     """What became of one delivery of a job message (for logs and tests)."""
 
-    status: Literal["skipped", "succeeded", "failed", "cancelled", "retry", "lost"]
+    status: Literal["skipped", "succeeded", "failed", "cancelled", "requeued", "lost"]
     error_code: str | None = None
 
 
@@ -74,14 +77,14 @@ def execute_job(
     store: JobStore,
     worker: str,
     settings: Settings,
-    retries_done: int = 0,
     run: StudyRunner | None = None,
 ) -> Outcome:
     """Claim ``job_id`` and run it to exactly one final status.
 
-    Transient database errors while claiming propagate (nothing was claimed; the caller
-    retries). Every error after the claim ends the job: failed with a code, cancelled,
-    or back to queued with ``Outcome("retry")`` for a transient error the caller retries.
+    Transient database errors while claiming propagate (nothing was claimed; the job
+    stays queued and the recovery sweep sends it again). Every error after the claim
+    ends the job: failed with a code, cancelled, or handed back to the queue after a
+    transient error (``Outcome("requeued")``; the sweep sends it again).
     ``run`` is the study runner (default: ``hwmodels.pipeline.run_study``).
     """
     claim = store.claim(job_id, worker)
@@ -92,8 +95,21 @@ def execute_job(
     log.info("job %s claimed by %s (attempt %d)", job_id, worker, claim.attempt)
     try:
         spec = StudySpec.model_validate(claim.spec)
+    except ValidationError:
+        log.exception("job %s: stored spec does not validate", job_id)
+        message = "the job's spec is not valid for this version of hwscore; submit it again"
+        return _fail(store, claim, ErrorCode.INVALID_SPEC, message)
+    with Heartbeat(store, claim, settings.heartbeat_interval_s):
+        return _run_claimed(store, claim, spec, settings, run or _engine_runner())
+
+
+def _run_claimed(
+    store: JobStore, claim: Claim, spec: StudySpec, settings: Settings, run: StudyRunner
+) -> Outcome:
+    """Run the study of a claimed job and store its one outcome."""
+    try:
         reporter = JobReporter(store, claim)
-        result = (run or _engine_runner())(
+        result = run(
             spec,
             data_dir=settings.data_dir,
             on_progress=reporter.on_progress,
@@ -105,9 +121,7 @@ def execute_job(
     except JobCancelled:
         stored = _settle(lambda: store.cancel(claim))
         return _logged(claim, Outcome("cancelled") if stored else Outcome("lost"))
-    except ValidationError as exc:
-        return _fail(store, claim, ErrorCode.INVALID_SPEC, f"the job's spec is not valid: {exc}")
-    except DatasetError as exc:
+    except DatasetError as exc:  # written for users: names the files and where to put them
         return _fail(store, claim, ErrorCode.DATASET_MISSING, str(exc))
     except SoftTimeLimitExceeded:
         message = (
@@ -116,10 +130,14 @@ def execute_job(
         )
         return _fail(store, claim, ErrorCode.TIME_LIMIT, message)
     except TRANSIENT_ERRORS as exc:
-        return _give_back(store, claim, exc, retries_done, settings.task_max_retries)
-    except Exception as exc:
-        log.exception("job %s failed with an unexpected error", job_id)
-        return _fail(store, claim, ErrorCode.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
+        return _give_back(store, claim, exc, settings.max_attempts)
+    except Exception:  # a pydantic error inside the engine is ours, not the user's spec
+        log.exception("job %s failed with an unexpected error", claim.job_id)
+        message = (
+            f"the study stopped on an unexpected error; the server log has the details "
+            f"under job {claim.job_id}"
+        )
+        return _fail(store, claim, ErrorCode.INTERNAL_ERROR, message)
 
 
 def _engine_runner() -> StudyRunner:
@@ -128,19 +146,21 @@ def _engine_runner() -> StudyRunner:
     return run_study
 
 
-def _give_back(
-    store: JobStore, claim: Claim, exc: BaseException, retries_done: int, max_retries: int
-) -> Outcome:
-    """Requeue after a transient error, or fail once the retries are spent."""
-    reason = f"{type(exc).__name__}: {exc}"
-    if retries_done >= max_retries:
-        message = f"the database or broker failed {retries_done + 1} times; last: {reason}"
+def _give_back(store: JobStore, claim: Claim, exc: BaseException, max_attempts: int) -> Outcome:
+    """Hand the job back to the queue after a transient error, or fail it on its last try."""
+    log.warning("job %s: transient error: %s: %s", claim.job_id, type(exc).__name__, exc)
+    if claim.attempt >= max_attempts:
+        message = (
+            f"the database or task broker was unavailable on each of the job's {claim.attempt} "
+            "runs; check GET /readyz, then submit it again"
+        )
         return _fail(store, claim, ErrorCode.INFRASTRUCTURE_UNAVAILABLE, message)
-    log.warning("job %s: transient error, giving it back for a retry: %s", claim.job_id, reason)
-    status = _settle(lambda: store.requeue(claim, reason))
+    status = _settle(lambda: store.requeue(claim, "infrastructure_unavailable"))
     if status == JobStatus.QUEUED:
-        return Outcome("retry")
-    return _logged(claim, Outcome("cancelled") if status == "cancelled" else Outcome("lost"))
+        return _logged(claim, Outcome("requeued"))
+    return _logged(
+        claim, Outcome("cancelled") if status == JobStatus.CANCELLED else Outcome("lost")
+    )
 
 
 def _fail(store: JobStore, claim: Claim, code: str, message: str) -> Outcome:
@@ -174,9 +194,9 @@ def _settle(write: Callable[[], T], tries: int = 4, first_wait_s: float = 1.0) -
     raise AssertionError("unreachable")
 
 
-def retry_countdown_s(retries_done: int) -> int:
-    """Exponential backoff between tries: 2, 4, 8 ... seconds, at most a minute."""
-    return int(min(2 ** (retries_done + 1), 60))
+def current_task_hostname() -> str | None:
+    """The Celery node name of the running task (None outside a worker)."""
+    return getattr(run_job.request, "hostname", None)
 
 
 def worker_name(hostname: str | None) -> str:
@@ -205,24 +225,32 @@ def _init_worker_process(**_: Any) -> None:
     configure_torch_threads(get_settings())
 
 
-@celery_app.task(name=RUN_JOB_TASK, bind=True, max_retries=None)
-def run_job(self: Task, job_id: str) -> str:
-    """Run the job ``job_id``; the job row says what to run and receives the outcome."""
+@worker_ready.connect
+def _start_recovery_sweep(**_: Any) -> None:
+    """The worker's main process takes part in the recovery sweep (see app.services.recovery)."""
     settings = get_settings()
-    retries_done = int(self.request.retries or 0)
+    if settings.recovery_sweep:
+        sweeper = RecoverySweeper(settings, get_sessionmaker(), CeleryDispatcher(settings))
+        sweeper.run_in_background()
+
+
+@celery_app.task(name=RUN_JOB_TASK)
+def run_job(job_id: str) -> str:
+    """Run the job ``job_id``; the job row says what to run and receives the outcome."""
     try:
         outcome = execute_job(
             job_id,
             store=JobStore(get_sessionmaker()),
-            worker=worker_name(self.request.hostname),
-            settings=settings,
-            retries_done=retries_done,
+            worker=worker_name(current_task_hostname()),
+            settings=get_settings(),
         )
     except TRANSIENT_ERRORS as exc:
-        # The claim itself failed: the job is still queued (or was never touched).
-        if retries_done >= settings.task_max_retries:
-            raise
-        raise self.retry(exc=exc, countdown=retry_countdown_s(retries_done)) from exc
-    if outcome.status == "retry":
-        raise self.retry(countdown=retry_countdown_s(retries_done))
+        # Nothing was claimed: the job is still queued, and its message is acknowledged
+        # with this return; the recovery sweep sees a queued job missing from the broker.
+        log.warning(
+            "job %s: not claimed (%s); the recovery sweep will send it again",
+            job_id,
+            type(exc).__name__,
+        )
+        return "deferred"
     return outcome.status

@@ -19,7 +19,6 @@ from pydantic.fields import FieldInfo
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.errors import (
-    BrokerUnavailable,
     InvalidRequest,
     NotFound,
     ServiceError,
@@ -90,7 +89,6 @@ _SERVICE_STATUS: list[tuple[type[ServiceError], int]] = [
     (InvalidRequest, 422),
     (StateConflict, 409),
     (TooManyJobsInFlight, 429),
-    (BrokerUnavailable, 503),
 ]
 
 

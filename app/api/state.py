@@ -16,6 +16,7 @@ from app.core.config import Settings
 from app.core.metrics import ApiMetrics
 from app.db.session import make_engine
 from app.services.dispatch import CeleryDispatcher
+from app.services.recovery import RecoverySweeper
 
 
 class Database:
@@ -35,10 +36,14 @@ class Database:
                 self._sessionmaker = sessionmaker(bind=self._engine, expire_on_commit=False)
             return self._engine
 
-    def session(self) -> Session:
+    @property
+    def sessionmaker(self) -> sessionmaker[Session]:
         self.engine  # noqa: B018 - creates the session factory on first use
         assert self._sessionmaker is not None
-        return self._sessionmaker()
+        return self._sessionmaker
+
+    def session(self) -> Session:
+        return self.sessionmaker()
 
     def dispose(self) -> None:
         with self._lock:
@@ -54,12 +59,22 @@ class AppState:
     database: Database = field(init=False)
     dispatcher: CeleryDispatcher = field(init=False)
     metrics: ApiMetrics = field(init=False)
+    _stop_sweep: threading.Event | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.database = Database(self.settings.resolved_database_url())
         self.dispatcher = CeleryDispatcher(self.settings)
         self.metrics = ApiMetrics(self.database.session)
 
+    def start_recovery_sweep(self) -> None:
+        """Take part in the recovery sweep (one process per database sweeps at a time)."""
+        if self.settings.recovery_sweep and self._stop_sweep is None:
+            sweeper = RecoverySweeper(self.settings, self.database.sessionmaker, self.dispatcher)
+            self._stop_sweep = sweeper.run_in_background()
+
     def close(self) -> None:
+        if self._stop_sweep is not None:
+            self._stop_sweep.set()
+            self._stop_sweep = None
         self.dispatcher.close()
         self.database.dispose()

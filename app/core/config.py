@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_STATE_DIR = Path("var")
@@ -43,10 +43,43 @@ class Settings(BaseSettings):
 
     task_soft_time_limit_s: int = Field(default=3 * 3600, ge=10)
     task_time_limit_s: int = Field(default=3 * 3600 + 300, ge=20)
-    task_max_retries: int = Field(default=3, ge=0)
+    heartbeat_interval_s: float = Field(
+        default=10.0, gt=0, description="How often a worker stamps the job it runs as alive."
+    )
+    stale_after_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this is taken back from its "
+        "worker (presumed dead) and queued again.",
+    )
+    sweep_interval_s: float = Field(
+        default=20.0, gt=0, description="How often the recovery sweep looks for lost jobs."
+    )
+    recovery_sweep: bool = Field(
+        default=True,
+        description="Take part in the recovery sweep from this process (API or worker).",
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Runs a job may start; a job whose worker is lost on its last one fails "
+        "with worker_lost instead of being queued again.",
+    )
     torch_threads: int | None = Field(
         default=None, description="Torch threads per worker. Empty: all cores of the machine."
     )
+
+    @model_validator(mode="after")
+    def _recovery_timing(self) -> Settings:
+        """A live worker must never look dead, and a dead one must be noticed in time."""
+        if self.stale_after_s < 3 * self.heartbeat_interval_s:
+            raise ValueError(
+                "HWSCORE_STALE_AFTER_S must be at least 3 x HWSCORE_HEARTBEAT_INTERVAL_S, "
+                "or a live worker's job could be taken from it"
+            )
+        if self.stale_after_s >= self.task_time_limit_s:
+            raise ValueError("HWSCORE_STALE_AFTER_S must be below HWSCORE_TASK_TIME_LIMIT_S")
+        return self
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'hwscore.sqlite3').resolve()}"

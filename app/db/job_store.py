@@ -75,7 +75,7 @@ class JobStore:
             attempt, spec = session.execute(
                 select(Job.attempts, Job.spec).where(Job.id == job_id)
             ).one()
-            _add_event(
+            add_event(
                 session, job_id, "state", None, {"status": JobStatus.RUNNING, "attempt": attempt}
             )
             return Claim(job_id=job_id, attempt=attempt, worker=worker, spec=dict(spec))
@@ -128,8 +128,16 @@ class JobStore:
             if not _update_owned(session, claim, values):
                 return False
             if event is not None:
-                _add_event(session, claim.job_id, event[0], phase, event[1])
+                add_event(session, claim.job_id, event[0], phase, event[1])
             return True
+
+        return self._transaction(write)
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """Stamp the job as alive; False when it is no longer ours (nothing written)."""
+
+        def write(session: Session) -> bool:
+            return _update_owned(session, claim, {"heartbeat_at": utcnow()})
 
         return self._transaction(write)
 
@@ -173,7 +181,7 @@ class JobStore:
                         content=content,
                     )
                 )
-            _add_event(session, claim.job_id, "state", "done", {"status": JobStatus.SUCCEEDED})
+            add_event(session, claim.job_id, "state", "done", {"status": JobStatus.SUCCEEDED})
             return True
 
         return self._transaction(write)
@@ -189,7 +197,7 @@ class JobStore:
         )
 
     def requeue(self, claim: Claim, reason: str) -> str | None:
-        """Give the job back (a transient error; a retry message follows).
+        """Give the job back after a transient error; the recovery sweep sends it again.
 
         Returns the status the job was left in: ``queued``, or ``cancelled`` when a cancel
         was requested meanwhile (retrying it would be pointless); None if it was not ours.
@@ -197,7 +205,7 @@ class JobStore:
         now = utcnow()
 
         def write(session: Session) -> str | None:
-            for current, target in _RELEASES:
+            for current, target in RELEASES:
                 changed = session.execute(
                     update(Job)
                     .where(
@@ -205,12 +213,12 @@ class JobStore:
                         Job.attempts == claim.attempt,
                         Job.status == current,
                     )
-                    .values(**_release_values(target, now))
+                    .values(**release_values(target, now))
                     .execution_options(synchronize_session=False)
                 )
                 if changed.rowcount == 1:  # type: ignore[attr-defined]
                     data = {"status": target, "reason": reason}
-                    _add_event(session, claim.job_id, "state", None, data)
+                    add_event(session, claim.job_id, "state", None, data)
                     return target
             return None
 
@@ -233,7 +241,7 @@ class JobStore:
         def write(session: Session) -> bool:
             if not _update_owned(session, claim, values):
                 return False
-            _add_event(session, claim.job_id, "state", None, data)
+            add_event(session, claim.job_id, "state", None, data)
             return True
 
         return self._transaction(write)
@@ -269,7 +277,7 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
     with sessions() as session:
         # UPDATE ... RETURNING: the write comes first, so SQLite never has to turn a read
         # into a write while the stopping worker is still writing progress.
-        for current, target in _RELEASES:
+        for current, target in RELEASES:
             released[target] = list(
                 session.scalars(
                     update(Job)
@@ -277,22 +285,22 @@ def release_jobs_of_worker(sessions: sessionmaker[Session], worker_prefix: str) 
                         Job.status == current,
                         Job.worker.startswith(worker_prefix, autoescape=True),
                     )
-                    .values(**_release_values(target, now))
+                    .values(**release_values(target, now))
                     .returning(Job.id)
                     .execution_options(synchronize_session=False)
                 )
             )
             for job_id in released[target]:
-                _add_event(session, job_id, "state", None, {"status": target, "reason": "stopped"})
+                add_event(session, job_id, "state", None, {"status": target, "reason": "stopped"})
         session.commit()
     return released[JobStatus.QUEUED]
 
 
-_RELEASES = ((JobStatus.RUNNING, JobStatus.QUEUED), (JobStatus.CANCELLING, JobStatus.CANCELLED))
+RELEASES = ((JobStatus.RUNNING, JobStatus.QUEUED), (JobStatus.CANCELLING, JobStatus.CANCELLED))
 """A released job: running goes back to the queue, a requested cancel takes effect."""
 
 
-def _release_values(target: str, now: datetime) -> dict[str, Any]:
+def release_values(target: str, now: datetime) -> dict[str, Any]:
     """The column values of a job released to ``target`` (queued or cancelled)."""
     values: dict[str, Any] = {
         "status": target,
@@ -302,6 +310,8 @@ def _release_values(target: str, now: datetime) -> dict[str, Any]:
     }
     if target == JobStatus.CANCELLED:
         values["finished_at"] = now
+    else:  # the recovery sweep sends the message that runs it again
+        values["dispatched_at"] = None
     return values
 
 
@@ -320,7 +330,7 @@ def _update_owned(session: Session, claim: Claim, values: dict[str, Any]) -> boo
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def _add_event(
+def add_event(
     session: Session, job_id: str, kind: str, phase: str | None, data: dict[str, Any]
 ) -> None:
     """Append an event with the next sequence number of its job."""

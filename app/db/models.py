@@ -83,6 +83,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the last message that runs this job was sent; NULL: none went out (the broker
+    # was down, or the job was handed back), so the recovery sweep sends one.
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped on every change a client can see; the ETag is derived from it.
     revision: Mapped[int] = mapped_column(default=0)
 
@@ -134,3 +137,17 @@ class Artifact(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="artifacts")
+
+
+class Lease(Base):
+    """A named role one process holds at a time, e.g. the recovery sweeper of a database.
+
+    Taken by a conditional UPDATE (free, expired, or already ours), so it works the same
+    on PostgreSQL and SQLite; a holder that dies simply stops renewing it.
+    """
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -13,7 +13,7 @@ from typing import Protocol
 from celery import Celery
 
 from app.core.config import Settings
-from workers.celery_app import RUN_JOB_TASK, make_celery
+from workers.celery_app import QUEUE, RUN_JOB_TASK, make_celery
 
 # A request must not hang on a dead broker: a few quick tries, then a clear 503.
 _PUBLISH_RETRY_POLICY = {
@@ -33,6 +33,9 @@ class Dispatcher(Protocol):
 
     def check(self) -> None:
         """Raise unless the broker accepts connections right now."""
+
+    def queued_messages(self) -> int:
+        """How many job messages wait in the broker's queue; raises if it is unreachable."""
 
 
 class CeleryDispatcher:
@@ -59,10 +62,21 @@ class CeleryDispatcher:
         )
 
     def check(self) -> None:
+        # Counting the queue really reads it: a broker file that cannot be opened, or a
+        # Redis that refuses commands, fails here, where a bare connect may not.
+        self.queued_messages()
+
+    def queued_messages(self) -> int:
         with self.celery.connection_for_write() as connection:
             connection.ensure_connection(
                 max_retries=1, interval_start=0, interval_step=0.2, timeout=_CONNECT_TIMEOUT_S
             )
+            # Declaring is idempotent on both supported transports and answers the count
+            # of messages waiting (not those a worker has already taken).
+            declared = connection.default_channel.queue_declare(
+                queue=QUEUE, durable=True, auto_delete=False
+            )
+            return int(declared.message_count)
 
     def close(self) -> None:
         """Release pooled broker connections (at application shutdown)."""

@@ -39,7 +39,3 @@ class TooManyJobsInFlight(ServiceError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-class BrokerUnavailable(ServiceError):
-    """The task broker did not accept the message that starts a job."""

@@ -6,8 +6,9 @@ The rules that make this safe under concurrency:
 - The in-flight cap is checked after inserting, in the same transaction, while holding
   a per-owner lock (PostgreSQL advisory lock; SQLite has one writer at a time anyway),
   so concurrent submissions cannot all squeeze under the cap.
-- The job is committed before its task is sent; if sending fails the job is marked
-  failed (``broker_unavailable``) so nothing waits forever for a message that never left.
+- The job is committed before its task is sent. If sending fails (the broker is down)
+  the job is still accepted: it stays queued with no message out, and the recovery
+  sweep (``app.services.recovery``) sends one once the broker is back.
 - Cancellation is a conditional UPDATE ... WHERE status = ..., so it cannot lose a race
   against a worker claiming the job.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.core.vocabulary import TERMINAL_STATUSES, JobStatus
@@ -31,20 +32,19 @@ from app.db.models import Artifact, Job, new_id, utcnow
 from app.schemas import API_PREFIX, JobCreate
 from app.services.dispatch import Dispatcher
 from app.services.errors import (
-    BrokerUnavailable,
     InvalidRequest,
     NotFound,
     StateConflict,
     TooManyJobsInFlight,
 )
 from app.services.messages import describe_errors, issue
+from hwmodels import ENGINE_VERSION
 from hwmodels.profile import HardwareProfile, UnknownPresetError, resolve_profile
 from hwmodels.report import ARTIFACTS
 from hwmodels.specs import StudySpec
 
 logger = logging.getLogger(__name__)
 
-BROKER_UNAVAILABLE = "broker_unavailable"
 REPORT_ARTIFACT = "report.json"
 RETRY_AFTER_S = 30
 """What a client over its in-flight cap is told to wait; a study takes minutes."""
@@ -66,10 +66,12 @@ def _canonical_hash(data: Any) -> str:
 def spec_hash(spec: StudySpec) -> str:
     """Identity of the work: everything that affects results, not the profile's labels.
 
-    Results depend only on this (training is seeded), so a study is reused across API
-    keys; the reusing caller learns only that it was reused, never the original's id.
+    Results depend only on this and the engine's version (training is seeded), so a
+    study is reused across API keys, never across engine versions; the reusing caller
+    learns only that it was reused, never the original's id.
     """
-    return _canonical_hash(spec.model_dump(mode="json", exclude={"profile": _PROFILE_LABELS}))
+    work = spec.model_dump(mode="json", exclude={"profile": _PROFILE_LABELS})
+    return _canonical_hash({"engine": ENGINE_VERSION, "spec": work})
 
 
 def request_hash(request: JobCreate) -> str:
@@ -174,6 +176,7 @@ def _new_job(
         revision=0,
         created_at=now,
         updated_at=now,
+        dispatched_at=now,  # sent right after the commit; cleared if that fails
     )
     if original is not None:
         job.status = JobStatus.SUCCEEDED
@@ -233,36 +236,31 @@ def _check_in_flight(session: Session, owner: str, limit: int) -> None:
 
 
 def _dispatch(session: Session, dispatcher: Dispatcher, job: Job) -> None:
+    """Send the job's message; on failure leave it to the recovery sweep (no error)."""
     try:
         dispatcher.send_job(job.id)
     except Exception as exc:
-        logger.warning("could not send job %s to the broker: %s", job.id, exc)
-        _mark_broker_unavailable(session, job)
-        raise BrokerUnavailable(
-            f"the task broker did not accept job {job.id}, so it was marked failed "
-            f"({BROKER_UNAVAILABLE}) and will not run; check GET /readyz, then submit "
-            "again (the same Idempotency-Key may be reused)"
-        ) from exc
-
-
-def _mark_broker_unavailable(session: Session, job: Job) -> None:
-    """Fail the job and free its Idempotency-Key, so the client's retry makes a new job."""
-    now = utcnow()
-    session.execute(
-        update(Job)
-        .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
-        .values(
-            status=JobStatus.FAILED,
-            error_code=BROKER_UNAVAILABLE,
-            error_message="the task broker was unreachable when the job was submitted",
-            idempotency_key=None,
-            finished_at=now,
-            updated_at=now,
-            revision=Job.revision + 1,
+        logger.warning(
+            "job %s accepted but not sent (broker: %s); the sweep will send it",
+            job.id,
+            type(exc).__name__,
         )
-        .execution_options(synchronize_session=False)
-    )
-    session.commit()
+        _mark_unsent(session, job)
+
+
+def _mark_unsent(session: Session, job: Job) -> None:
+    """Clear ``dispatched_at``, so the sweep sends the message without waiting."""
+    try:
+        session.execute(
+            update(Job)
+            .where(Job.id == job.id, Job.status == JobStatus.QUEUED)
+            .values(dispatched_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except SQLAlchemyError:  # the sweep still finds the job: it is missing from the broker
+        session.rollback()
+        logger.warning("job %s: could not record the failed send", job.id, exc_info=True)
 
 
 def get_owned_job(session: Session, owner: str, job_id: str) -> Job:

@@ -52,6 +52,8 @@ def settings(
         auth="on",
         max_jobs_in_flight_per_key=MAX_IN_FLIGHT,
         max_request_bytes=MAX_REQUEST_BYTES,
+        # The tests sweep explicitly when they mean to: no sweep thread under their feet.
+        recovery_sweep=False,
     )
 
 

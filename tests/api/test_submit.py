@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.core.config import Settings
 from app.db.models import Job
 from app.main import create_app
+from app.services.recovery import RecoverySweeper
 from hwmodels.profile import PRESETS
 from tests.api.conftest import MAX_IN_FLIGHT, Caller, assert_problem, queued_job_ids
 from tests.api.factories import make_job, study
@@ -193,18 +194,28 @@ def test_bodies_over_the_limit_are_413_declared_or_streamed(
     assert_problem(streamed, 413, "HWSCORE_MAX_REQUEST_BYTES")
 
 
-def test_a_job_the_broker_refuses_is_failed_and_answered_503(
-    settings: Settings, alice: Caller, db: Session
+def test_a_job_submitted_while_the_broker_is_down_is_accepted_and_sent_by_the_sweep(
+    settings: Settings, alice: Caller, db: Session, broker_url: str
 ) -> None:
     dead_broker = settings.model_copy(update={"broker_url": "redis://127.0.0.1:1/0"})
     with TestClient(create_app(dead_broker)) as dead_client:
         headers = {**alice.headers, "Idempotency-Key": "broker-down"}
         response = dead_client.post(JOBS, json=study(), headers=headers)
-    assert_problem(response, 503, "broker_unavailable", "GET /readyz")
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
     job = db.scalars(select(Job).where(Job.owner_key == alice.id)).one()
-    assert (job.status, job.error_code) == ("failed", "broker_unavailable")
-    assert job.idempotency_key is None  # the client's retry with that key makes a new job
-    assert job.finished_at is not None
+    assert (job.id, job.status, job.dispatched_at) == (job_id, "queued", None)
+    assert job_id not in queued_job_ids(broker_url)
+
+    # The broker is back: the next sweep (any process's) sends the message.
+    state = create_app(settings).state.hwscore
+    sweeper = RecoverySweeper(settings, state.database.sessionmaker, state.dispatcher)
+    report = sweeper.sweep()
+    state.close()
+    assert report is not None and job_id in report.sent
+    assert job_id in queued_job_ids(broker_url)
+    db.expire_all()
+    assert db.get(Job, job_id).dispatched_at is not None  # type: ignore[union-attr]
 
 
 def test_auth_off_uses_the_local_owner_and_auto_follows_the_listen_address(

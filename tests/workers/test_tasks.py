@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy.exc
 from celery.exceptions import SoftTimeLimitExceeded
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import Settings
@@ -24,20 +25,13 @@ from hwmodels.progress import JobCancelled, ProgressEvent
 from hwmodels.report import ChipStatistics, RobustnessReport
 from hwmodels.specs import EvaluationSettings, StudySpec, TrainingSettings
 from tests.workers.conftest import add_job, events, load_job, set_status
-from workers.tasks import Outcome, execute_job, retry_countdown_s
+from workers.tasks import Outcome, execute_job
 
-SETTINGS = Settings(task_max_retries=2)
+SETTINGS = Settings(max_attempts=2, heartbeat_interval_s=0.05, stale_after_s=30)
 
 
-def run(store: JobStore, job_id: str, runner: Callable[..., Any], retries: int = 0) -> Outcome:
-    return execute_job(
-        job_id,
-        store=store,
-        worker="test@host:1",
-        settings=SETTINGS,
-        retries_done=retries,
-        run=runner,
-    )
+def run(store: JobStore, job_id: str, runner: Callable[..., Any]) -> Outcome:
+    return execute_job(job_id, store=store, worker="test@host:1", settings=SETTINGS, run=runner)
 
 
 def raising(exc: BaseException) -> Callable[..., Any]:
@@ -64,7 +58,9 @@ def must_not_run(spec: StudySpec, **_: Any) -> Any:
             "put the files in /data/emnist",
         ),
         (SoftTimeLimitExceeded(), "time_limit", "time limit"),
-        (RuntimeError("matrix shapes disagree"), "internal_error", "matrix shapes disagree"),
+        (RuntimeError("matrix shapes disagree"), "internal_error", "server log"),
+        # A pydantic error inside the engine is a bug of ours, not the user's spec.
+        (ValidationError.from_exception_data("Report", []), "internal_error", "server log"),
     ],
 )
 def test_failures_end_failed_with_a_code(
@@ -79,6 +75,7 @@ def test_failures_end_failed_with_a_code(
     job = load_job(sessions, job_id)
     assert (job.status, job.error_code) == ("failed", code)
     assert in_message in (job.error_message or "")
+    assert "matrix shapes" not in (job.error_message or "")  # exception text stays in the log
     assert job.finished_at is not None
     assert events(sessions, job_id)[-1].data == {"status": "failed", "error_code": code}
 
@@ -88,7 +85,7 @@ def test_an_invalid_spec_fails_without_running(
 ) -> None:
     job_id = add_job(sessions, spec={"dataset": "cifar-1000", "network": {"hidden": [0]}})
     assert run(store, job_id, must_not_run) == Outcome("failed", "invalid_spec")
-    assert "dataset" in (load_job(sessions, job_id).error_message or "")
+    assert "submit it again" in (load_job(sessions, job_id).error_message or "")
 
 
 def test_a_job_cancelled_while_queued_is_skipped(
@@ -100,25 +97,40 @@ def test_a_job_cancelled_while_queued_is_skipped(
     assert (job.status, job.attempts, job.started_at) == ("cancelled", 0, None)
 
 
-def test_transient_error_requeues_until_the_retries_are_spent(
+def test_transient_error_hands_the_job_back_until_its_last_attempt(
     sessions: sessionmaker[Session], store: JobStore
 ) -> None:
     job_id = add_job(sessions)
     lost = sqlalchemy.exc.OperationalError(
         "SELECT 1", {}, Exception("server closed the connection")
     )
-    assert run(store, job_id, raising(lost), retries=0) == Outcome("retry")
+    assert run(store, job_id, raising(lost)) == Outcome("requeued")
     job = load_job(sessions, job_id)
-    assert (job.status, job.attempts, job.worker) == ("queued", 1, None)
+    # Back in the queue with no message out: the recovery sweep sends it again.
+    assert (job.status, job.attempts, job.worker, job.dispatched_at) == ("queued", 1, None, None)
 
-    # The retry claims the job again; with the retries spent it fails for good.
-    assert run(store, job_id, raising(lost), retries=2) == Outcome(
-        "failed", "infrastructure_unavailable"
-    )
+    # The second claim is the last attempt (max_attempts=2): it fails for good.
+    assert run(store, job_id, raising(lost)) == Outcome("failed", "infrastructure_unavailable")
     job = load_job(sessions, job_id)
     assert (job.status, job.attempts) == ("failed", 2)
-    assert "server closed the connection" in (job.error_message or "")
-    assert [retry_countdown_s(n) for n in (0, 1, 2, 10)] == [2, 4, 8, 60]
+    assert "GET /readyz" in (job.error_message or "")
+    assert "server closed" not in (job.error_message or "")
+
+
+def test_the_heartbeat_moves_while_a_long_step_runs(
+    sessions: sessionmaker[Session], store: JobStore
+) -> None:
+    job_id = add_job(sessions)
+    beats = []
+
+    def one_long_step(spec: StudySpec, **_: Any) -> Any:
+        for _ in range(4):  # no progress reported: only the heartbeat thread writes
+            beats.append(load_job(sessions, job_id).heartbeat_at)
+            time.sleep(0.2)
+        raise RuntimeError("done looking")
+
+    run(store, job_id, one_long_step)
+    assert len(set(beats)) >= 3, beats
 
 
 def test_cancel_while_running_stops_at_the_next_check(
