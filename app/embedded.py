@@ -10,6 +10,7 @@ recovery sweep takes them back once their heartbeat is stale.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -42,7 +43,11 @@ class Child:
     def start(self, env: dict[str, str]) -> None:
         # A session of its own: Ctrl-C reaches only the supervisor, which stops the
         # children in order (API first, then the worker once its jobs are handed back).
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        # If the supervisor itself is killed, the children die with it (no orphan keeps
+        # the port), and the next start's recovery sweep takes back what they ran.
+        self.process = subprocess.Popen(
+            self.argv, env=env, start_new_session=True, preexec_fn=_die_with_parent
+        )
 
     def exit_code(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -64,6 +69,16 @@ class Child:
             print(f"hwscore: {self.name} did not stop in {self.grace_s:.0f} s; killing it")
             self.process.kill()
             self.process.wait()
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGKILL when the supervisor dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 class _StopFlag:

@@ -31,10 +31,6 @@ from app.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
-SEND_GRACE_S = 15.0
-"""A message younger than this may be in a worker's hands before its claim commits."""
-
-
 @dataclass
 class SweepReport:
     """What one sweep did, for logs and tests."""
@@ -77,7 +73,8 @@ class RecoverySweeper:
 
     def _send_missing(self, session: Session, report: SweepReport) -> None:
         in_broker = self._dispatcher.queued_messages()
-        sent_before = utcnow() - timedelta(seconds=SEND_GRACE_S)
+        # A message sent since the last sweep may be in a worker's hands, not yet claimed.
+        sent_before = utcnow() - timedelta(seconds=self._settings.sweep_interval_s)
         for job_id in recovery.jobs_to_send(session, in_broker=in_broker, sent_before=sent_before):
             self._dispatcher.send_job(job_id)
             recovery.mark_dispatched(session, job_id)

@@ -95,8 +95,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
             running_process(api_argv, env, logs / "api.log") as api_process,
             httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
         ):
-            _wait_until_up(client, api_process, logs / "api.log")
-            _wait_for_worker(Settings(broker_url=broker_url), node, worker, logs / "worker.log")
+            wait_until_up(client, api_process, logs / "api.log")
+            wait_for_worker(Settings(broker_url=broker_url), node, worker, logs / "worker.log")
             yield Stack(
                 api=client,
                 sessions=sessionmaker(bind=engine, expire_on_commit=False),
@@ -106,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[
         engine.dispose()
 
 
-def _wait_until_up(client: httpx.Client, process: Any, log: Path) -> None:
+def wait_until_up(client: httpx.Client, process: Any, log: Path) -> None:
     def healthy() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"the API exited at start-up:\n{tail(log)}")
@@ -118,7 +118,7 @@ def _wait_until_up(client: httpx.Client, process: Any, log: Path) -> None:
     wait_for(healthy, 60, "the API to answer /healthz")
 
 
-def _wait_for_worker(settings: Settings, node: str, process: Any, log: Path) -> None:
+def wait_for_worker(settings: Settings, node: str, process: Any, log: Path) -> None:
     celery = make_celery(settings)
 
     def answers() -> bool:

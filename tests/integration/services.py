@@ -123,3 +123,61 @@ def tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return "(no log)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def private_redis(workdir: Path) -> Iterator[PrivateRedis]:
+    """A Redis server of this test's own (no persistence, like the default install)."""
+    server = PrivateRedis(workdir, free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class PrivateRedis:
+    """A redis-server the test may stop and start; its data dies with it."""
+
+    def __init__(self, workdir: Path, port: int) -> None:
+        self.workdir = workdir
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+        ]
+        try:
+            self._process = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
+        except FileNotFoundError:
+            skip_or_fail("redis-server is not installed")
+        wait_for(self._answers, 10, f"redis-server on port {self.port}")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()  # an outage, not a shutdown: nothing is saved
+            self._process.wait()
+
+    def _answers(self) -> bool:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+            with closing(client):
+                return bool(client.ping())
+        except redis.exceptions.ConnectionError:
+            return False

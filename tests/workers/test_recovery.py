@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.db.job_store import JobStore
 from app.db.models import Artifact, Job, Lease, utcnow
-from app.services.recovery import SEND_GRACE_S, RecoverySweeper
+from app.services.recovery import RecoverySweeper
 from tests.workers.conftest import add_job, events, load_job
 
 SETTINGS = Settings(heartbeat_interval_s=1, stale_after_s=10, sweep_interval_s=5, max_attempts=2)
@@ -147,7 +147,9 @@ def test_queued_jobs_missing_from_the_broker_are_sent_again(
     for seconds, job_id in zip((300, 200, 100), lost, strict=True):
         age(sessions, job_id, sent_s=seconds)
     just_sent = add_job(sessions)
-    age(sessions, just_sent, sent_s=SEND_GRACE_S / 3)  # a worker may be claiming it now
+    age(
+        sessions, just_sent, sent_s=SETTINGS.sweep_interval_s / 3
+    )  # a worker may be claiming it now
     broker = RecordingBroker(waiting=1)  # 3 sent long ago, 1 still waits: 2 were lost
 
     sweeper = RecoverySweeper(SETTINGS, sessions, broker)
