@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -93,3 +94,73 @@ def test_serve_runs_a_job_on_sqlite_and_stops_cleanly(tmp_path: Path, data_dir: 
     # Nothing is left listening once serve has returned.
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+
+
+def test_serve_killed_with_sigkill_recovers_its_jobs_at_the_next_start(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """A crash, not a stop: nothing is handed back; the next start's sweep takes over."""
+    hwscore = Path(sys.executable).with_name("hwscore")
+    if not hwscore.exists():
+        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    port = free_port()
+    fast = {"heartbeat_interval_s": "0.5", "stale_after_s": "3", "sweep_interval_s": "1"}
+    env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir, **fast), **OFFLINE}
+    argv = [str(hwscore), "serve", "--port", str(port), "--workers", "2"]
+    job = {**TINY_JOB, "training": {**TINY_JOB["training"], "epochs": 4, "train_samples": 3000}}
+
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api:
+        with _serving(argv, env, tmp_path / "first.log") as serve:
+            finishing, cancelled = (api.post("/api/v1/jobs", json=job).json()["id"] for _ in "ab")
+
+            def both_training() -> bool:
+                jobs = [api.get(f"/api/v1/jobs/{i}").json() for i in (finishing, cancelled)]
+                return all(j["status"] == "running" and j["progress"]["fraction"] > 0 for j in jobs)
+
+            wait_for(both_training, 90, "both jobs to be training")
+            serve.kill()  # SIGKILL: no hand-back; the API and workers die with it
+            serve.wait()
+
+        wait_for(lambda: not _answers(api), 10, "the old API to be gone")
+        with _serving(argv, env, tmp_path / "second.log"):
+            assert api.post(f"/api/v1/jobs/{cancelled}/cancel").json()["status"] == "cancelling"
+
+            def finished(job_id: str) -> dict[str, object] | None:
+                state = api.get(f"/api/v1/jobs/{job_id}").json()
+                return state if state["status"] in TERMINAL else None
+
+            stopped = wait_for(lambda: finished(cancelled), 30, "the dead job's cancel")
+            done = wait_for(lambda: finished(finishing), 120, "the dead job to run again")
+
+    assert stopped["status"] == "cancelled"
+    assert (done["status"], done["attempts"]) == ("succeeded", 2), tail(tmp_path / "second.log")
+
+
+@contextmanager
+def _serving(
+    argv: list[str], env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``hwscore serve`` until the docs URL is printed; stopped with Ctrl-C at the end."""
+    with open(log_path, "wb") as log:
+        serve = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_for(lambda: b"/docs" in log_path.read_bytes(), 90, "the docs URL")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{tail(log_path)}") from None
+        yield serve
+    finally:
+        if serve.poll() is None:
+            serve.send_signal(signal.SIGINT)
+            try:
+                serve.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+                serve.wait()
+
+
+def _answers(api: httpx.Client) -> bool:
+    try:
+        return api.get("/healthz").status_code == 200
+    except httpx.TransportError:
+        return False
