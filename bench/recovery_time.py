@@ -1,0 +1,110 @@
+"""How long a job whose whole service was SIGKILLed takes to run again, at the defaults.
+
+    HWSCORE_DATA_DIR=../shared/data .venv/bin/python bench/recovery_time.py [--rounds 2]
+
+Starts ``hwscore serve`` (the embedded default: SQLite, SQLite broker, default recovery
+settings) in a temporary state folder, submits a study, waits until it trains, kills
+``serve`` with SIGKILL (its API and worker die with it), starts it again at once, and
+measures the seconds from the kill until the job is ``running`` again (its attempt 2)
+and until it has succeeded. The scaled-out deployment uses the same sweep and settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+STUDY = {
+    "dataset": "mnist",
+    "network": {"hidden": [32]},
+    "profile": {"preset": "rram-4bit"},
+    "training": {"epochs": 3, "hw_epochs": 1, "train_samples": 5000},
+    "evaluation": {"chips": 4, "test_samples": 1000},
+    "fresh": True,
+}
+
+
+def wait(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def start_serve(port: int, state: Path, log: Path) -> subprocess.Popen[bytes]:
+    hwscore = Path(sys.executable).with_name("hwscore")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "HWSCORE_STALE_AFTER_S",
+            "HWSCORE_SWEEP_INTERVAL_S",
+            "HWSCORE_HEARTBEAT_INTERVAL_S",
+            "HWSCORE_MAX_ATTEMPTS",
+        }
+    }
+    env["HWSCORE_STATE_DIR"] = str(state)
+    with open(log, "ab") as out:
+        serve = subprocess.Popen(
+            [str(hwscore), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
+        )
+    wait(lambda: b"/docs" in log.read_bytes(), 120, "hwscore serve to start")
+    return serve
+
+
+def one_round(api: httpx.Client, port: int, state: Path, log: Path) -> tuple[float, float]:
+    serve = start_serve(port, state, log)
+    job_id = api.post("/api/v1/jobs", json=STUDY).json()["id"]
+
+    def job() -> dict[str, Any]:
+        return dict(api.get(f"/api/v1/jobs/{job_id}").json())
+
+    wait(
+        lambda: job()["status"] == "running" and job()["progress"]["fraction"] > 0, 120, "training"
+    )
+    serve.kill()
+    killed_at = time.monotonic()
+    serve.wait()
+    serve = start_serve(port, state, log)
+    wait(lambda: job()["status"] == "running" and job()["attempts"] == 2, 300, "the second run")
+    running_again_s = time.monotonic() - killed_at
+    wait(lambda: job()["status"] == "succeeded", 300, "success")
+    succeeded_s = time.monotonic() - killed_at
+    serve.send_signal(2)
+    serve.wait(timeout=60)
+    return running_again_s, succeeded_s
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=10) as api,
+    ):
+        state, log = Path(folder) / "state", Path(folder) / "serve.log"
+        for round_number in range(1, args.rounds + 1):
+            again, done = one_round(api, args.port, state, log)
+            print(
+                f"round {round_number}: running again {again:.1f} s after SIGKILL, "
+                f"succeeded {done:.1f} s after it"
+            )
+
+
+if __name__ == "__main__":
+    main()
