@@ -21,7 +21,9 @@ API_PREFIX = "/api/v1"
 
 
 class _Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Taken as typed: no unknown fields, no coercion ("yes" is not true), no inf or NaN."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class ProfileChoice(_Request):

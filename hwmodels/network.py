@@ -126,14 +126,30 @@ def build_float(spec: NetworkSpec, dataset: str, profile: HardwareProfile, seed:
     return FloatMLP(layer_sizes(spec, dataset), profile.activations.function).initialise(seed)
 
 
+def build_hardware(spec: NetworkSpec, dataset: str, profile: HardwareProfile) -> HardwareMLP:
+    """The hardware-aware MLP of a study (device curves, level tables, mapping), untrained.
+
+    Building it runs every check the engine makes of the profile, so a study builds it
+    before training anything (load_float_weights fills it in afterwards).
+    """
+    return HardwareMLP(layer_sizes(spec, dataset), profile)
+
+
 def to_hardware(net: FloatMLP, profile: HardwareProfile) -> HardwareMLP:
     """A hardware-aware copy of a float net (weights copied; ranges still uncalibrated)."""
+    return load_float_weights(HardwareMLP(net.sizes, profile), net)
+
+
+def load_float_weights(hardware: HardwareMLP, net: FloatMLP) -> HardwareMLP:
+    """Copy a float net's weights into a hardware net of the same shape; returns it."""
+    profile = hardware.profile
     if net.activation != profile.activations.function:
         raise ValueError(
             f"the float net uses {net.activation} but the profile's neurons are "
             f"{profile.activations.function}: train the float net with the profile's function"
         )
-    hardware = HardwareMLP(net.sizes, profile)
+    if net.sizes != hardware.sizes:
+        raise ValueError(f"float net {net.sizes} and hardware net {hardware.sizes} differ")
     result = hardware.load_state_dict(net.state_dict(), strict=False)
     not_copied = [key for key in result.missing_keys if key.endswith((".weight", ".bias"))]
     if not_copied or result.unexpected_keys:
@@ -185,10 +201,12 @@ __all__ = [
     "HardwareMLP",
     "NetworkTooLargeError",
     "build_float",
+    "build_hardware",
     "calibrate",
     "check_size",
     "copy_hardware",
     "layer_sizes",
+    "load_float_weights",
     "set_mode",
     "to_float",
     "to_hardware",

@@ -1,9 +1,12 @@
 """One robustness study, end to end: the function a worker or the CLI calls.
 
-run_study(spec) loads the data, trains the float net, deploys it naively on simulated
-chips (float weights programmed as they are, activation ranges calibrated on training
-data), fine-tunes it hardware-aware, evaluates that on the same simulated chips, and
-returns the report with its artifacts (names and media types in report.ARTIFACTS).
+run_study(spec) builds the hardware model first (device curves, level tables, the
+hardware-aware net), so a profile the engine cannot simulate fails before any data is
+loaded or trained on. Then it loads the data, trains the float net, deploys it naively
+on simulated chips (float weights programmed as they are, activation ranges calibrated
+on training data), fine-tunes it hardware-aware, evaluates that on the same simulated
+chips, and returns the report with its artifacts (names and media types in
+report.ARTIFACTS).
 
 Raises JobCancelled when should_cancel() answers True (checked between batches and chip
 chunks) and DatasetUnavailableError when the dataset's files are missing and cannot be
@@ -24,7 +27,14 @@ import torch
 
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
-from hwmodels.network import HardwareMLP, build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.network import (
+    HardwareMLP,
+    build_float,
+    build_hardware,
+    calibrate,
+    copy_hardware,
+    load_float_weights,
+)
 from hwmodels.progress import (
     CancelCheck,
     JobCancelled,
@@ -56,17 +66,29 @@ def run_study(
     data_dir: Path | None = None,
     on_progress: ProgressCallback = no_progress,
     should_cancel: CancelCheck = never_cancel,
+    allow_download: bool | None = None,
 ) -> StudyResult:
-    """Run one study; see the module docstring for the steps."""
+    """Run one study; see the module docstring for the steps.
+
+    ``allow_download``: whether missing dataset files may be fetched from the public
+    mirrors; None leaves it to $HWSCORE_DOWNLOAD_DATASETS (default yes, for the command
+    line). A service passes its own setting explicitly.
+    """
     started = time.perf_counter()
     timings: dict[str, float] = {}
     plan = _Plan(spec)
     progress = Progress(on_progress, should_cancel)
+    # Before anything costly: every check the engine makes of the profile happens here.
+    naive_net = build_hardware(spec.network, spec.dataset, spec.profile)
 
     clock = time.perf_counter()
     _phase(progress, plan, "loading_data")
-    train = load_split(spec.dataset, "train", data_dir, limit=spec.training.train_samples)
-    test = load_split(spec.dataset, "test", data_dir, limit=spec.evaluation.test_samples)
+    train = load_split(
+        spec.dataset, "train", data_dir, limit=spec.training.train_samples, download=allow_download
+    )
+    test = load_split(
+        spec.dataset, "test", data_dir, limit=spec.evaluation.test_samples, download=allow_download
+    )
     timings["load_data"] = _since(clock)
     _cancel_check(should_cancel)
 
@@ -81,7 +103,7 @@ def run_study(
 
     clock = time.perf_counter()
     _phase(progress, plan, "naive_evaluation")
-    naive_net = to_hardware(float_net, spec.profile)
+    load_float_weights(naive_net, float_net)
     calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
     naive = _chips(naive_net, test.images, test.labels, spec, progress, plan, "naive_evaluation")
     timings["naive_evaluation"] = _since(clock)
@@ -128,8 +150,8 @@ class _Plan:
     def __init__(self, spec: StudySpec) -> None:
         profile, training = spec.profile, spec.training
         self.trains_hardware_aware = not profile.is_ideal and training.hw_epochs > 0
-        train_n = training.train_samples or 60_000
-        test_n = spec.evaluation.test_samples or 10_000
+        train_n = spec.samples("train")
+        test_n = spec.samples("test")
         chips = spec.evaluation.chips
         noisy = profile.noise.programming > 0 or profile.noise.read > 0
         eval_cost = test_n * (chips if noisy else 1) / 6.0

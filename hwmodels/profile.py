@@ -11,14 +11,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+MAX_CLIP = 1e6
+"""Largest fixed activation clip: the engine computes in float32, where a clip near its
+range (3.4e38) turns the quantizer's step into infinity and every activation into NaN;
+real activations of these networks stay far below it."""
 
-class _Strict(BaseModel):
-    """Unknown fields are errors: a typo in a profile must not silently mean 'ideal'."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class StrictModel(BaseModel):
+    """What a person typed is taken as typed, or refused.
+
+    Unknown fields are errors (a typo in a profile must not silently mean 'ideal'); no
+    coercion (``"bits": true`` is not 1, ``"yes"`` is not true; an integer is still a
+    valid float); no infinity or NaN (JSON stores them as null, so they would come back
+    as something else). Literals still accept their strings, so a spec stored as JSON
+    validates again unchanged.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class WeightConfig(_Strict):
+class WeightConfig(StrictModel):
     """How a trained weight becomes device levels."""
 
     bits: int | None = Field(
@@ -48,13 +60,14 @@ class WeightConfig(_Strict):
     )
 
 
-class ConductanceConfig(_Strict):
+class ConductanceConfig(StrictModel):
     """The device's conductance versus programmed level, and the pair's mismatch."""
 
     on_off_ratio: float | None = Field(
         default=None,
-        ge=1.0,
-        description="Gmax/Gmin. null = infinite (Gmin = 0, an ideal off state).",
+        gt=1.0,
+        description="Gmax/Gmin, above 1 (at 1 the device has no conductance range). "
+        "null = infinite (Gmin = 0, an ideal off state).",
     )
     nonlinearity: float = Field(
         default=0.0,
@@ -76,7 +89,7 @@ class ConductanceConfig(_Strict):
     )
 
 
-class ActivationConfig(_Strict):
+class ActivationConfig(StrictModel):
     """The neuron circuit: activation function, its range and resolution."""
 
     function: Literal["relu", "sigmoid"] = Field(default="relu")
@@ -86,6 +99,7 @@ class ActivationConfig(_Strict):
     clip: float | None = Field(
         default=None,
         gt=0.0,
+        le=MAX_CLIP,
         description="ReLU upper limit a_max. null = calibrated on training data (percentile).",
     )
     clip_percentile: float = Field(
@@ -93,14 +107,14 @@ class ActivationConfig(_Strict):
     )
 
 
-class ConverterConfig(_Strict):
+class ConverterConfig(StrictModel):
     """Optional data converters around the array, uniform over a calibrated range."""
 
     input_bits: int | None = Field(default=None, ge=1, le=8, description="DAC bits on inputs.")
     output_bits: int | None = Field(default=None, ge=1, le=12, description="ADC bits on columns.")
 
 
-class NoiseConfig(_Strict):
+class NoiseConfig(StrictModel):
     """Device variation and faults, all relative to the conductance range Gmax - Gmin."""
 
     programming: float = Field(
@@ -117,7 +131,7 @@ class NoiseConfig(_Strict):
     )
 
 
-class HardwareProfile(_Strict):
+class HardwareProfile(StrictModel):
     """A complete description of the target hardware for one network."""
 
     name: str = Field(default="custom", max_length=64)
@@ -295,12 +309,14 @@ IDEAL = PRESETS["ideal"]
 _IDEAL_PHYSICS = IDEAL.model_dump(include=_PHYSICAL_FIELDS)
 
 __all__ = [
+    "MAX_CLIP",
     "PRESETS",
     "ActivationConfig",
     "ConductanceConfig",
     "ConverterConfig",
     "HardwareProfile",
     "NoiseConfig",
+    "StrictModel",
     "UnknownPresetError",
     "ValidationError",
     "WeightConfig",

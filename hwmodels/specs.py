@@ -9,22 +9,23 @@ from __future__ import annotations
 import itertools
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from hwmodels.datasets.catalog import DATASETS, DatasetName
-from hwmodels.profile import HardwareProfile
+from hwmodels.datasets.catalog import DATASETS, DatasetName, Split
+from hwmodels.profile import HardwareProfile, StrictModel
 
 MAX_PARAMETERS = 5_000_000
 MAX_HIDDEN_LAYERS = 8
 MAX_EPOCHS = 100
 MAX_CHIPS = 1000
+MIN_BATCH_SIZE = 8
+"""Below this, each step's fixed cost (the hardware transform maps every weight of the
+network once per batch) dominates the run, which the cost estimate (hwmodels.cost) does
+not model: a tiny batch would make a job many times slower than estimated."""
+MIN_SAMPLES = 100
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class NetworkSpec(_Strict):
+class NetworkSpec(StrictModel):
     """A multi-layer perceptron; input size and class count come from the dataset."""
 
     hidden: list[int] = Field(
@@ -48,7 +49,7 @@ class NetworkSpec(_Strict):
         return sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes))
 
 
-class TrainingSettings(_Strict):
+class TrainingSettings(StrictModel):
     """Float training, then hardware-aware fine-tuning warm-started from it."""
 
     epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS, description="Float training epochs.")
@@ -67,21 +68,32 @@ class TrainingSettings(_Strict):
     noise_injection: bool = Field(
         default=True, description="Draw programming noise per batch during hardware-aware training."
     )
-    batch_size: int = Field(default=128, ge=1, le=8192)
+    batch_size: int = Field(
+        default=128,
+        ge=MIN_BATCH_SIZE,
+        le=8192,
+        description=f"Training batch size, at least {MIN_BATCH_SIZE}.",
+    )
     learning_rate: float = Field(default=1e-3, gt=0.0, le=1.0)
     hw_learning_rate: float = Field(default=5e-4, gt=0.0, le=1.0)
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     train_samples: int | None = Field(
-        default=None, ge=100, description="Use only the first N training images (null = all)."
+        default=None,
+        ge=MIN_SAMPLES,
+        description="Use only the first N training images (null = all); at most the "
+        "dataset's training split.",
     )
 
 
-class EvaluationSettings(_Strict):
+class EvaluationSettings(StrictModel):
     """Monte Carlo over simulated chips: each chip is one draw of programming noise and faults."""
 
     chips: int = Field(default=100, ge=1, le=MAX_CHIPS)
     test_samples: int | None = Field(
-        default=None, ge=100, description="Use only the first N test images (null = all)."
+        default=None,
+        ge=MIN_SAMPLES,
+        description="Use only the first N test images (null = all); at most the dataset's "
+        "test split.",
     )
     compute_dtype: Literal["float32", "bfloat16"] = Field(
         default="float32",
@@ -91,7 +103,7 @@ class EvaluationSettings(_Strict):
     )
 
 
-class StudySpec(_Strict):
+class StudySpec(StrictModel):
     """Everything one robustness study needs; a job is one study."""
 
     dataset: DatasetName = "mnist"
@@ -110,12 +122,35 @@ class StudySpec(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _samples_exist(self) -> StudySpec:
+        """A sample count above the split's size would be cut silently by the loader."""
+        asked: list[tuple[Split, str, str, int | None]] = [
+            ("train", "training.train_samples", "training", self.training.train_samples),
+            ("test", "evaluation.test_samples", "test", self.evaluation.test_samples),
+        ]
+        for split, field, words, count in asked:
+            available = DATASETS[self.dataset].samples[split]
+            if count is not None and count > available:
+                raise ValueError(
+                    f"{field} is {count:,} but {self.dataset} has {available:,} {words} "
+                    f"images: use at most {available:,}, or null for all of them"
+                )
+        return self
+
+    def samples(self, split: Split) -> int:
+        """How many images of a split the study uses."""
+        count = self.training.train_samples if split == "train" else self.evaluation.test_samples
+        return count if count is not None else DATASETS[self.dataset].samples[split]
+
 
 __all__ = [
     "DATASETS",
     "MAX_CHIPS",
     "MAX_EPOCHS",
     "MAX_PARAMETERS",
+    "MIN_BATCH_SIZE",
+    "MIN_SAMPLES",
     "EvaluationSettings",
     "NetworkSpec",
     "StudySpec",

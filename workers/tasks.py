@@ -114,6 +114,7 @@ def _run_claimed(
             data_dir=settings.data_dir,
             on_progress=reporter.on_progress,
             should_cancel=reporter.should_cancel,
+            allow_download=settings.download_datasets,
         )
         report = result.report.model_dump(mode="json")
         stored = _settle(lambda: store.succeed(claim, report, result.artifacts, ARTIFACTS))

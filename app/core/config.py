@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from hwmodels.cost import PASSES_PER_SECOND, budget_for
+
 DEFAULT_STATE_DIR = Path("var")
 
 
@@ -68,6 +70,19 @@ class Settings(BaseSettings):
     torch_threads: int | None = Field(
         default=None, description="Torch threads per worker. Empty: all cores of the machine."
     )
+    max_job_cost: int | None = Field(
+        default=None,
+        ge=1,
+        description="Largest estimated study cost accepted at submit, in parameter-sample "
+        "passes (hwmodels.cost). Empty: what fits the soft time limit, "
+        f"task_soft_time_limit_s x {PASSES_PER_SECOND:.0e}.",
+    )
+    download_datasets: bool = Field(
+        default=False,
+        description="Whether workers may fetch a missing dataset from its public mirrors. "
+        "Off by default: a server fails such a job at once with where to put the files. "
+        "(The same variable governs the hwscore train command, where the default is on.)",
+    )
 
     @model_validator(mode="after")
     def _recovery_timing(self) -> Settings:
@@ -86,6 +101,10 @@ class Settings(BaseSettings):
 
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.state_dir / 'broker.sqlite3').resolve()}"
+
+    def resolved_max_job_cost(self) -> int:
+        """The cost budget: as set, else derived from the soft time limit."""
+        return self.max_job_cost or budget_for(self.task_soft_time_limit_s)
 
     @property
     def auth_required(self) -> bool:

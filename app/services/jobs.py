@@ -39,6 +39,7 @@ from app.services.errors import (
 )
 from app.services.messages import describe_errors, issue
 from hwmodels import ENGINE_VERSION
+from hwmodels.cost import estimate_cost, over_budget
 from hwmodels.profile import HardwareProfile, UnknownPresetError, resolve_profile
 from hwmodels.report import ARTIFACTS
 from hwmodels.specs import StudySpec
@@ -79,8 +80,12 @@ def request_hash(request: JobCreate) -> str:
     return _canonical_hash(request.model_dump(mode="json"))
 
 
-def build_spec(request: JobCreate) -> StudySpec:
-    """Resolve the profile and validate the whole study, or raise InvalidRequest."""
+def build_spec(request: JobCreate, max_cost: int | None = None) -> StudySpec:
+    """Resolve the profile and validate the whole study, or raise InvalidRequest.
+
+    With ``max_cost``, a study whose estimated cost (hwmodels.cost) is above it is
+    refused too: it would not finish within the time limit the budget stands for.
+    """
     choice = request.profile
     form = "inline" if choice.inline is not None else "overrides"
     try:
@@ -94,7 +99,7 @@ def build_spec(request: JobCreate) -> StudySpec:
             describe_errors(exc.errors(), HardwareProfile, prefix=["body", "profile", form])
         ) from None
     try:
-        return StudySpec(
+        spec = StudySpec(
             dataset=request.dataset,
             network=request.network,
             profile=profile,
@@ -103,6 +108,18 @@ def build_spec(request: JobCreate) -> StudySpec:
         )
     except ValidationError as exc:
         raise _invalid(describe_errors(exc.errors(), StudySpec, prefix=["body"])) from None
+    if max_cost is not None:
+        _check_cost(spec, max_cost)
+    return spec
+
+
+def _check_cost(spec: StudySpec, max_cost: int) -> None:
+    """Raise InvalidRequest naming the largest part of the cost and what lowers it."""
+    cost = estimate_cost(spec)
+    message = over_budget(cost, max_cost)
+    if message is not None:
+        knob = cost.largest.knobs[0].split(".")
+        raise _invalid([issue(["body", *knob], message, "cost_over_budget")])
 
 
 def _invalid(errors: list[dict[str, Any]]) -> InvalidRequest:
@@ -119,9 +136,10 @@ def submit_job(
     request: JobCreate,
     idempotency_key: str | None,
     max_in_flight: int,
+    max_cost: int | None = None,
 ) -> Submission:
     """Create the job (or reuse finished work, or replay an idempotent request) and send it."""
-    spec = build_spec(request)
+    spec = build_spec(request, max_cost)
     digest = request_hash(request)
     if idempotency_key is not None:
         earlier = queries.find_by_idempotency_key(session, owner, idempotency_key)

@@ -6,6 +6,7 @@ than or equal to 100"; the structured entries keep loc and type for programs.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from collections.abc import Sequence
@@ -65,6 +66,22 @@ def _bounds(info: FieldInfo | None, ctx: dict[str, Any]) -> str:
 
 
 _BOUND_TYPES = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_TYPE_WORDS = {
+    "int_type": "a whole number",
+    "float_type": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "an object",
+}
+"""Strict types: nothing is coerced, so the message says what to send instead."""
+
+
+def _shown(value: Any) -> str:
+    """A request value as JSON would spell it (true, "yes", Infinity), kept short."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def describe_error(
@@ -86,6 +103,8 @@ def describe_error(
         return f"{subject} must be {_bounds(field or _walk(model, walk_loc), ctx)}{got}"
     if kind == "missing":
         return f"{subject} is required"
+    if kind in _TYPE_WORDS and "input" in error:
+        return f"{subject} must be {_TYPE_WORDS[kind]}, not {_shown(error['input'])}"
     if kind == "extra_forbidden":
         parent = _walk(model, walk_loc[:-1]) if len(walk_loc) > 1 else None
         parent_model = _unwrap(parent.annotation) if parent else model

@@ -31,6 +31,7 @@ from app.services.dispatch import Dispatcher
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class SweepReport:
     """What one sweep did, for logs and tests."""

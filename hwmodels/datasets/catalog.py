@@ -303,8 +303,10 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
 def downloads_allowed() -> bool:
     """Whether missing files may be fetched: $HWSCORE_DOWNLOAD_DATASETS (default yes).
 
-    A server operator sets it to false so a job on a dataset the server lacks fails at
-    once with "put these files there" instead of pulling hundreds of MB.
+    This default serves the library and the command line, where a person asked for the
+    data. The service decides for itself (its setting ``download_datasets``, default
+    off) and passes the answer to run_study, so a job on a dataset the server lacks fails
+    at once with "put these files there" instead of pulling hundreds of MB.
     """
     value = os.environ.get(DOWNLOAD_ENV, "true").strip().lower()
     return value not in {"0", "false", "no", "off"}

@@ -7,7 +7,7 @@ import torch
 from pydantic import ValidationError
 
 from hwmodels.device import curve, device_pair, inverse_curve
-from hwmodels.profile import HardwareProfile
+from hwmodels.profile import ConductanceConfig, HardwareProfile
 
 
 def profile(**conductance: float | None) -> HardwareProfile:
@@ -59,9 +59,14 @@ def test_nonlinearity_mismatch_bends_only_the_negative_device() -> None:
     assert pair.negative.nu == pytest.approx(3.0)
 
 
-def test_a_ratio_of_one_is_rejected_with_advice() -> None:
+def test_a_ratio_of_one_is_rejected_by_the_profile_and_by_the_engine() -> None:
+    with pytest.raises(ValidationError, match="greater than 1"):
+        profile(on_off_ratio=1.0)
+    unchecked = HardwareProfile().model_copy(
+        update={"conductance": ConductanceConfig.model_construct(on_off_ratio=1.0)}
+    )
     with pytest.raises(ValueError, match="no conductance range"):
-        device_pair(profile(on_off_ratio=1.0))
+        device_pair(unchecked)
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from hwmodels.datasets.catalog import DOWNLOAD_ENV
+from hwmodels.datasets.errors import DatasetUnavailableError
 from hwmodels.network import FloatMLP, HardwareMLP
 from hwmodels.pipeline import run_study
-from hwmodels.profile import get_preset
+from hwmodels.profile import ConductanceConfig, get_preset
 from hwmodels.progress import JobCancelled, ProgressEvent
 from hwmodels.report import ARTIFACTS, RobustnessReport
 from hwmodels.specs import StudySpec
@@ -97,3 +99,25 @@ def test_a_study_stops_when_cancelled(data_dir: Path) -> None:
 
     with pytest.raises(JobCancelled):
         run_study(small_spec("rram-2bit"), data_dir=data_dir, should_cancel=cancel_soon)
+
+
+def test_a_profile_the_engine_rejects_fails_before_any_data_or_training(tmp_path: Path) -> None:
+    """The hardware model is built first: a bad profile costs no training run."""
+    flat = ConductanceConfig.model_construct(
+        on_off_ratio=1.0, nonlinearity=0.0, asymmetry=0.0, nonlinearity_mismatch=0.0
+    )  # skips the validator that refuses it, as a stale stored spec would
+    profile = get_preset("rram-2bit").model_copy(update={"conductance": flat})
+    spec = small_spec("rram-2bit").model_copy(update={"profile": profile})
+    events: list[ProgressEvent] = []
+    with pytest.raises(ValueError, match=r"on_off_ratio 1\.0 leaves no conductance range"):
+        run_study(spec, data_dir=tmp_path, on_progress=events.append, allow_download=False)
+    assert not [event for event in events if event.phase == "float_training"]
+    assert events == []  # not even the data was loaded (tmp_path holds none)
+
+
+def test_allow_download_overrides_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(DOWNLOAD_ENV, "true")
+    with pytest.raises(DatasetUnavailableError, match="downloads are turned off"):
+        run_study(small_spec("ideal"), data_dir=tmp_path, allow_download=False)

@@ -98,6 +98,7 @@ def create_job(
         request=body,
         idempotency_key=idempotency_key,
         max_in_flight=state.settings.max_jobs_in_flight_per_key,
+        max_cost=state.settings.resolved_max_job_cost(),
     )
     job = submission.job
     response.headers["Location"] = f"{API_PREFIX}/jobs/{job.id}"

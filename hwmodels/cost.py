@@ -1,0 +1,119 @@
+"""What a study will cost, estimated from its spec alone (no torch), before it runs.
+
+A service checks the estimate at submit against a budget derived from its time limit,
+so a job that cannot finish in time is refused at once, with the knob to lower, instead
+of failing hours later. The unit is the *parameter-sample pass*: one sample through every
+weight and bias of the network once (about one multiply-accumulate per parameter). A
+study costs
+
+    training samples x (epochs + hw_epochs) x parameters + chips x test samples x parameters
+
+(training counts forward, backward and hardware transform as one pass per sample and
+epoch; the Monte Carlo counts one pass per chip and test image). The constant below turns
+passes into seconds; it carries the factors the formula leaves out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwmodels.specs import StudySpec
+
+PASSES_PER_SECOND = 2_000_000_000
+"""Parameter-sample passes per second that this engine sustains over a whole study on a
+2-core CPU, on the conservative side: the rate of its slowest kind of work (hardware-aware
+training with noise injection, about three forward passes' worth of arithmetic per
+sample plus the hardware transform per batch), with a margin for a machine shared with
+other work. A study estimated at N passes should therefore finish within
+N / PASSES_PER_SECOND seconds; a time limit of T seconds allows T * PASSES_PER_SECOND."""
+
+
+@dataclass(frozen=True)
+class CostPart:
+    """One term of the estimate, with the fields that make it smaller."""
+
+    name: str
+    passes: int
+    detail: str
+    knobs: tuple[str, str]
+    """Dotted request fields that lower this part, most direct first (every part also
+    shrinks with the network)."""
+
+
+@dataclass(frozen=True)
+class StudyCost:
+    """The estimate of one study, by part."""
+
+    parts: tuple[CostPart, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(part.passes for part in self.parts)
+
+    @property
+    def largest(self) -> CostPart:
+        return max(self.parts, key=lambda part: part.passes)
+
+
+def estimate_cost(spec: StudySpec) -> StudyCost:
+    """The cost of a study in parameter-sample passes (see the module docstring)."""
+    parameters = spec.network.parameter_count(spec.dataset)
+    train, test = spec.samples("train"), spec.samples("test")
+    training, chips = spec.training, spec.evaluation.chips
+    size = f"{parameters:,} parameters"
+    return StudyCost(
+        parts=(
+            CostPart(
+                "float training",
+                train * training.epochs * parameters,
+                f"{train:,} training samples x {training.epochs} epochs x {size}",
+                ("training.epochs", "training.train_samples"),
+            ),
+            CostPart(
+                "hardware-aware training",
+                train * training.hw_epochs * parameters,
+                f"{train:,} training samples x {training.hw_epochs} hw_epochs x {size}",
+                ("training.hw_epochs", "training.train_samples"),
+            ),
+            CostPart(
+                "chip evaluation",
+                chips * test * parameters,
+                f"{chips} chips x {test:,} test samples x {size}",
+                ("evaluation.chips", "evaluation.test_samples"),
+            ),
+        )
+    )
+
+
+def budget_for(seconds: float) -> int:
+    """The largest cost that should finish within ``seconds`` on this engine."""
+    return int(seconds * PASSES_PER_SECOND)
+
+
+def over_budget(cost: StudyCost, budget: int) -> str | None:
+    """None when the study fits the budget, else a message naming what to lower."""
+    if cost.total <= budget:
+        return None
+    part = cost.largest
+    lower = f"lower {part.knobs[0]} or {part.knobs[1]}, or use narrower network.hidden layers"
+    return (
+        f"this study would take about {_duration(cost.total)} of work ({cost.total:.2g} "
+        f"parameter-sample passes), over this server's budget of {_duration(budget)} "
+        f"({budget:.2g}); the largest part is {part.name} ({part.detail}): {lower}"
+    )
+
+
+def _duration(passes: int) -> str:
+    """Passes as the time they take at PASSES_PER_SECOND, in minutes or hours."""
+    seconds = passes / PASSES_PER_SECOND
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+__all__ = [
+    "PASSES_PER_SECOND",
+    "CostPart",
+    "StudyCost",
+    "budget_for",
+    "estimate_cost",
+    "over_budget",
+]
