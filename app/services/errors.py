@@ -43,3 +43,11 @@ class TooManyJobsInFlight(ServiceError):
 
 class BrokerUnavailable(ServiceError):
     """The task broker did not accept the message that starts a job."""
+
+
+class SubmitRateExceeded(ServiceError):
+    """The API key created its burst of jobs faster than the per-minute rate allows."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
