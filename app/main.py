@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from app.api.deps import get_owner
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from app.api.openapi import install_openapi
 from app.api.routes import datasets, hardware_profiles, health, jobs
 from app.api.state import AppState
 from app.core.config import Settings, get_settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
 
     install_error_handlers(app, body_model=JobCreate)
+    install_openapi(app)
     # Added last = outermost: metrics see every answer, 413s included.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=state.settings.max_request_bytes)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from app.core.db_safe import unstorable_strings
 from app.core.vocabulary import JobStatus
 from app.db.models import Artifact, Job, JobEvent
 from hwmodels.datasets.catalog import DatasetName
@@ -53,6 +54,18 @@ class ProfileChoice(_Request):
 
 class JobCreate(_Request):
     """A robustness study to run: dataset, network, hardware, training and evaluation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _storable_text(cls, data: Any) -> Any:
+        """Refuse text the database cannot hold, wherever it sits (free-form dicts too)."""
+        bad = list(unstorable_strings(data))
+        if bad:
+            raise ValueError(
+                f"{', '.join(bad[:3])}: text may not contain NUL characters (\\u0000) "
+                "or unpaired surrogates; remove them"
+            )
+        return data
 
     dataset: DatasetName = "mnist"
     network: NetworkSpec = NetworkSpec()

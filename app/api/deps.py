@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.api.errors import ApiProblem
 from app.api.state import AppState
-from app.core.security import authenticate
+from app.core.security import authenticate, key_required
 
 LOCAL_OWNER = "local"
 """Owner of jobs submitted without a key while authentication is off."""
@@ -44,6 +44,7 @@ SessionDep = Annotated[Session, Depends(get_db)]
 
 
 def get_owner(
+    request: Request,
     state: StateDep,
     session: SessionDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -60,7 +61,9 @@ def get_owner(
         if key is None:
             raise _unauthorized("the API key is not valid or has been revoked")
         return key.id
-    if state.settings.auth_required:
+    server = request.scope.get("server")
+    local_address = server[0] if server else None
+    if key_required(state.settings.auth, local_address, request.headers):
         raise _unauthorized(
             "this server needs an API key: send `Authorization: Bearer <key>` or "
             "`X-API-Key: <key>` (an operator creates one with `hwscore keys create NAME`)"

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.services.errors import (
@@ -23,11 +25,19 @@ from app.services.errors import (
     NotFound,
     ServiceError,
     StateConflict,
+    SubmitRateExceeded,
     TooManyJobsInFlight,
 )
 from app.services.messages import describe_errors
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+DATABASE_RETRY_AFTER_S = 5
+"""What a client is told to wait while the database is unreachable (restarts take seconds)."""
+DATABASE_UNAVAILABLE = (
+    "the database is unreachable right now; nothing was changed unless an earlier answer "
+    "said so. Retry after the time in Retry-After (GET /readyz tells when it is back)"
+)
+UNEXPECTED = "an unexpected error occurred; the server log has the details"
 logger = logging.getLogger(__name__)
 
 
@@ -89,7 +99,15 @@ _SERVICE_STATUS: list[tuple[type[ServiceError], int]] = [
     (InvalidRequest, 422),
     (StateConflict, 409),
     (TooManyJobsInFlight, 429),
+    (SubmitRateExceeded, 429),
 ]
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """A lost or refused connection (or an exhausted pool), as opposed to a bad query."""
+    if isinstance(exc, OperationalError | InterfaceError | PoolTimeout):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 def _parameter(request: Request, loc: list[Any]) -> FieldInfo | None:
@@ -122,9 +140,8 @@ def install_error_handlers(app: FastAPI, body_model: type[BaseModel] | None = No
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
         status = next(code for kind, code in _SERVICE_STATUS if isinstance(exc, kind))
-        headers = None
-        if isinstance(exc, TooManyJobsInFlight):
-            headers = {"Retry-After": str(exc.retry_after_s)}
+        retry_after_s = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
         errors = exc.errors if isinstance(exc, InvalidRequest) and exc.errors else None
         if status == 422 and errors is None:
             errors = []
@@ -157,9 +174,24 @@ def install_error_handlers(app: FastAPI, body_model: type[BaseModel] | None = No
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(request, exc.status_code, detail, headers=headers)
 
+    # Handled here, not by the catch-all below: Starlette re-raises what reaches the
+    # catch-all, and uvicorn then drops the client's keep-alive connection.
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeout)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        if not is_database_unavailable(exc):
+            logger.error("database error on %s %s", request.method, request.url.path, exc_info=exc)
+            return problem_response(request, 500, UNEXPECTED)
+        logger.warning(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        headers = {"Retry-After": str(DATABASE_RETRY_AFTER_S)}
+        return problem_response(request, 503, DATABASE_UNAVAILABLE, headers=headers)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem_response(
-            request, 500, "an unexpected error occurred; the server log has the details"
-        )
+        return problem_response(request, 500, UNEXPECTED)

@@ -64,7 +64,7 @@ class AppState:
     def __post_init__(self) -> None:
         self.database = Database(self.settings.resolved_database_url())
         self.dispatcher = CeleryDispatcher(self.settings)
-        self.metrics = ApiMetrics(self.database.session)
+        self.metrics = ApiMetrics(self.database.session, self.settings.metrics_cache_s)
 
     def start_recovery_sweep(self) -> None:
         """Take part in the recovery sweep (one process per database sweeps at a time)."""

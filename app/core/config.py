@@ -38,10 +38,26 @@ class Settings(BaseSettings):
     port: int = 8000
     auth: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="auto: API keys required unless the server listens on loopback only.",
+        description="auto: an API key is required on every connection that did not arrive "
+        "on a loopback address (decided per request, whatever address the server was told "
+        "to listen on); behind a reverse proxy on the same machine use 'on'.",
     )
     max_jobs_in_flight_per_key: int = Field(default=4, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1000)
+    submit_rate_per_minute: float = Field(
+        default=30.0,
+        ge=0,
+        description="Jobs one API key (or the local user) may create per minute, averaged "
+        "over submit_burst jobs; 0 turns the limit off.",
+    )
+    submit_burst: int = Field(
+        default=10, ge=1, description="Jobs one API key may create back to back."
+    )
+    metrics_cache_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long /metrics reuses the job figures it read from the database.",
+    )
 
     task_soft_time_limit_s: int = Field(default=3 * 3600, ge=10)
     task_time_limit_s: int = Field(default=3 * 3600 + 300, ge=20)
@@ -105,12 +121,6 @@ class Settings(BaseSettings):
     def resolved_max_job_cost(self) -> int:
         """The cost budget: as set, else derived from the soft time limit."""
         return self.max_job_cost or budget_for(self.task_soft_time_limit_s)
-
-    @property
-    def auth_required(self) -> bool:
-        if self.auth != "auto":
-            return self.auth == "on"
-        return self.host not in {"127.0.0.1", "localhost", "::1"}
 
 
 @lru_cache

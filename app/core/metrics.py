@@ -6,13 +6,19 @@
 - ``hwscore_jobs`` (gauge, by status) and ``hwscore_job_duration_seconds`` (histogram of
   started -> finished, by final status): computed from the database at scrape time, so
   every API replica reports the same truth and jobs finished by workers are included
-  without the API having to watch them. Reused jobs (no work done) are left out.
+  without the API having to watch them. Reused jobs (no work done) are left out. Both
+  come from two aggregate queries served by indexes, run at most once per
+  ``metrics_cache_s`` (HWSCORE_METRICS_CACHE_S) by one scrape at a time; other scrapes in
+  between get the figures of the last read.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -28,20 +34,43 @@ JOB_DURATION_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
 HTTP_LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+@dataclass(frozen=True)
+class JobFigures:
+    """What one read of the jobs table gives the metrics."""
+
+    counts: dict[str, int]
+    durations: dict[str, tuple[list[int], float, int]]
+    read_at: float
+
+
 class JobsCollector(Collector):
-    """Job gauges and duration histogram, read from the database at each scrape."""
+    """Job gauges and duration histogram, read from the database at most every ``ttl_s``."""
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(self, session_factory: Callable[[], Session], ttl_s: float) -> None:
         self._session_factory = session_factory
+        self._ttl_s = ttl_s
+        self._figures: JobFigures | None = None
+        self._lock = threading.Lock()  # one read at a time; the others wait and reuse it
 
-    def collect(self) -> Iterator[Metric]:
-        try:
+    def figures(self) -> JobFigures:
+        """The cached figures, read again once they are older than the TTL."""
+        with self._lock:
+            cached = self._figures
+            if cached is not None and time.monotonic() - cached.read_at < self._ttl_s:
+                return cached
             with self._session_factory() as session:
                 counts = queries.job_counts_by_status(session)
                 durations = queries.job_duration_histogram(session, JOB_DURATION_BUCKETS_S)
-        except Exception:
-            logger.exception("metrics: could not read jobs from the database")
+            self._figures = JobFigures(counts, durations, time.monotonic())
+            return self._figures
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            figures = self.figures()
+        except Exception as exc:
+            logger.warning("metrics: could not read jobs from the database: %s", exc)
             return
+        counts, durations = figures.counts, figures.durations
         gauge = GaugeMetricFamily("hwscore_jobs", "Jobs by status.", labels=["status"])
         for status in JobStatus:
             gauge.add_metric([status], counts.get(status, 0))
@@ -66,7 +95,7 @@ class JobsCollector(Collector):
 class ApiMetrics:
     """The registry of one application and the request metrics recorded into it."""
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(self, session_factory: Callable[[], Session], jobs_ttl_s: float = 0.0) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "hwscore_http_requests_total",
@@ -81,7 +110,8 @@ class ApiMetrics:
             buckets=HTTP_LATENCY_BUCKETS_S,
             registry=self.registry,
         )
-        self.registry.register(JobsCollector(session_factory))
+        self.jobs = JobsCollector(session_factory, jobs_ttl_s)
+        self.registry.register(self.jobs)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -8,7 +8,9 @@ up by the hash of what the caller sent leaks nothing through timing about stored
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -20,6 +22,35 @@ SECRET_PREFIX = "hws_"
 _SECRET_BYTES = 32
 _DISPLAY_PREFIX_LENGTH = 12
 _MAX_SECRET_LENGTH = 200
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and ::ffff:127.x; False for names and anything else."""
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return bool(ip.is_loopback or (mapped is not None and mapped.is_loopback))
+
+
+def key_required(
+    mode: str, local_address: str | None, headers: Mapping[str, str] | None = None
+) -> bool:
+    """Whether a request must present an API key under the auth ``mode``.
+
+    ``auto`` follows the local address the connection really arrived on (the ASGI
+    scope's ``server``), not the address the server was told to bind: a server on
+    0.0.0.0 asks a key of every connection from outside and none of one over loopback.
+    A request that a proxy forwarded (Forwarded, X-Forwarded-For, X-Real-IP) always
+    needs a key, since a proxy on the same machine also connects over loopback.
+    """
+    if mode != "auto":
+        return mode == "on"
+    if any(name in (headers or {}) for name in _PROXY_HEADERS):
+        return True
+    return not is_loopback(local_address)
 
 
 def hash_secret(secret: str) -> str:

@@ -20,10 +20,15 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from app.core.vocabulary import JobStatus
+
+IDEMPOTENCY_KEY_MAX_LENGTH = 200
+ARTIFACT_NAME_MAX_LENGTH = 100
+"""Column widths a request value must fit (the API declares them on its parameters)."""
 
 
 def utcnow() -> datetime:
@@ -59,6 +64,16 @@ class Job(Base):
         UniqueConstraint("owner_key", "idempotency_key", name="uq_jobs_owner_idempotency"),
         Index("ix_jobs_owner_created", "owner_key", "created_at", "id"),
         Index("ix_jobs_spec_hash_status", "spec_hash", "status"),
+        Index("ix_jobs_owner_status", "owner_key", "status"),
+        # Jobs that ran (not reused), for the duration histogram of /metrics.
+        Index(
+            "ix_jobs_ran",
+            "status",
+            "finished_at",
+            "started_at",
+            postgresql_where=text("reused_from IS NULL"),
+            sqlite_where=text("reused_from IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -68,7 +83,7 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     spec_hash: Mapped[str] = mapped_column(String(64))
-    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     reused_from: Mapped[str | None] = mapped_column(String(36))
 
@@ -129,7 +144,7 @@ class Artifact(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(ARTIFACT_NAME_MAX_LENGTH))
     media_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))

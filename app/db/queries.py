@@ -65,6 +65,20 @@ def lock_owner(session: Session, owner: str) -> None:
     )
 
 
+def recent_job_times(
+    session: Session, owner: str, *, since: datetime, limit: int
+) -> list[datetime]:
+    """Creation times of ``owner``'s newest jobs after ``since``, newest first (owner index)."""
+    return list(
+        session.scalars(
+            select(Job.created_at)
+            .where(Job.owner_key == owner, Job.created_at > since)
+            .order_by(Job.created_at.desc())
+            .limit(limit)
+        )
+    )
+
+
 def list_jobs(
     session: Session,
     owner: str,

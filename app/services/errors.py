@@ -39,3 +39,11 @@ class TooManyJobsInFlight(ServiceError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class SubmitRateExceeded(ServiceError):
+    """The API key created its burst of jobs faster than the per-minute rate allows."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -16,6 +16,8 @@ import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from app.core.db_safe import PATTERN_MEANINGS
+
 
 def field_path(loc: Sequence[str | int]) -> str:
     """('training', 'epochs') -> 'training.epochs'; list indices as [i]."""
@@ -101,6 +103,8 @@ def describe_error(
     if kind in _BOUND_TYPES:
         got = f" (got {error['input']})" if "input" in error else ""
         return f"{subject} must be {_bounds(field or _walk(model, walk_loc), ctx)}{got}"
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") in PATTERN_MEANINGS:
+        return f"{subject} {PATTERN_MEANINGS[ctx['pattern']]}"
     if kind == "missing":
         return f"{subject} is required"
     if kind in _TYPE_WORDS and "input" in error:

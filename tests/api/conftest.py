@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -23,7 +24,9 @@ from app.db.session import upgrade_database
 from app.main import create_app
 from tests.integration.services import flushed_redis, fresh_postgres_database
 
-API_REDIS_URL = "redis://127.0.0.1:6379/14"
+# A Redis database of its own (flushed at start); HWSCORE_TEST_API_REDIS_URL moves it
+# where several checkouts share one Redis server.
+API_REDIS_URL = os.environ.get("HWSCORE_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/14")
 MAX_IN_FLIGHT = 3
 MAX_REQUEST_BYTES = 20_000
 
@@ -54,6 +57,7 @@ def settings(
         max_request_bytes=MAX_REQUEST_BYTES,
         # The tests sweep explicitly when they mean to: no sweep thread under their feet.
         recovery_sweep=False,
+        metrics_cache_s=0.0,  # tests read /metrics right after changing jobs
     )
 
 

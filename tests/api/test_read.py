@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
@@ -161,7 +162,27 @@ def test_jobs_of_another_key_do_not_exist_for_you(
         response = client.request(method, f"{JOBS}/{job.id}{path}", headers=alice.headers)
         assert_problem(response, 404, f"job '{job.id}' not found")
     assert job.id not in client.get(JOBS, headers=alice.headers).text
+    assert (
+        job.id not in client.get(JOBS, params={"status": "succeeded"}, headers=alice.headers).text
+    )
     assert client.get(f"{JOBS}/{job.id}", headers=bob.headers).status_code == 200
+
+    # Another key's job answers exactly like a job that never existed: no oracle.
+    never = str(uuid.uuid4())
+    theirs = client.get(f"{JOBS}/{job.id}", headers=alice.headers).json()
+    missing = client.get(f"{JOBS}/{never}", headers=alice.headers).json()
+    assert theirs["detail"].replace(job.id, never) == missing["detail"]
+
+    # A cancel through the wrong key changes nothing.
+    queued = make_job(db, bob.id, status="queued")
+    assert client.post(f"{JOBS}/{queued.id}/cancel", headers=alice.headers).status_code == 404
+    assert client.get(f"{JOBS}/{queued.id}", headers=bob.headers).json()["status"] == "queued"
+
+    # Bob's cursor, replayed by Alice, pages through Alice's jobs only.
+    make_job(db, bob.id, status="failed")
+    cursor = client.get(JOBS, params={"limit": 1}, headers=bob.headers).json()["next_cursor"]
+    page = client.get(JOBS, params={"cursor": cursor}, headers=alice.headers).json()
+    assert all(item["id"] not in {job.id, queued.id} for item in page["items"])
 
 
 def test_api_keys_are_required_when_auth_is_on(client: TestClient, alice: Caller) -> None:
@@ -179,4 +200,5 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient, alice: Call
     assert_problem(client.get("/api/v1/nothing", headers=alice.headers), 404, "no such endpoint")
     not_allowed = client.delete(JOBS, headers=alice.headers)
     assert_problem(not_allowed, 405, "DELETE is not allowed", "POST")
-    assert_problem(client.get(f"{JOBS}/not-a-job", headers=alice.headers), 404, "not-a-job")
+    malformed = client.get(f"{JOBS}/not-a-job", headers=alice.headers)
+    assert_problem(malformed, 422, "job_id (path parameter) must be a job id")

@@ -85,11 +85,12 @@ def test_metrics_count_requests_by_route_and_jobs_from_the_database(
     client: TestClient, alice: Caller, db: Session
 ) -> None:
     make_job(db, alice.id, status="succeeded", duration_s=42.0)
-    client.get("/api/v1/jobs/some-id", headers=alice.headers)
+    unknown = "0b5f7c1e-4d2a-4c3b-9e8f-1a2b3c4d5e6f"
+    client.get(f"/api/v1/jobs/{unknown}", headers=alice.headers)
     metrics = client.get("/metrics").text
     route = "/api/v1/jobs/{job_id}"
     assert _sample(metrics, "hwscore_http_requests_total", method="GET", route=route, status="404")
-    assert "/api/v1/jobs/some-id" not in metrics
+    assert unknown not in metrics
 
     counts = dict(db.execute(select(Job.status, func.count()).group_by(Job.status)).all())
     for status in ("queued", "succeeded", "cancelled"):

@@ -6,14 +6,18 @@ afterwards; a missing service is a skip locally and a failure under CI=true.
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -123,6 +127,75 @@ def tail(path: Path, lines: int = 40) -> str:
     if not path.exists():
         return "(no log)"
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- private instances, for tests that stop a service --------------------------------
+# Never stop the shared PostgreSQL or Redis: other tests (and people) use them. A test
+# that needs an outage starts its own instance on a free port in a temporary folder.
+
+
+def _postgres_bin(tool: str) -> str:
+    found = shutil.which(tool) or next(iter(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}")), None)
+    if found is None:
+        skip_or_fail(f"{tool} not found (PostgreSQL server binaries are needed)")
+    return str(found)
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root; run its tools as the postgres user then."""
+    if os.geteuid() != 0:
+        return argv
+    if shutil.which("runuser") is None:
+        skip_or_fail("running as root without runuser: cannot start a private PostgreSQL")
+    return ["runuser", "-u", "postgres", "--", *argv]
+
+
+@dataclass
+class PrivatePostgres:
+    """A PostgreSQL server of one test's own, which the test may stop and start."""
+
+    data_dir: Path
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _pg_ctl(self, *args: str) -> None:
+        argv = [_postgres_bin("pg_ctl"), "-D", str(self.data_dir), "-w", "-t", "60", *args]
+        subprocess.run(_as_postgres_user(argv), check=True, capture_output=True, timeout=90)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir} -c fsync=off"
+        self._pg_ctl("-l", str(self.log), "-o", options, "start")
+
+    def stop(self) -> None:
+        """Stop now: open connections are cut, as when a database server goes away."""
+        self._pg_ctl("-m", "fast", "stop")
+
+
+@contextmanager
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """initdb in a temporary folder and start it on a free port; removed at the end."""
+    root = Path(tempfile.mkdtemp(prefix="hwscore-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres", "postgres")
+    server = PrivatePostgres(data_dir=root / "data", port=free_port(), log=root / "server.log")
+    initdb = [_postgres_bin("initdb"), "-D", str(server.data_dir), "-U", "postgres"]
+    subprocess.run(
+        _as_postgres_user([*initdb, "-A", "trust", "--no-sync"]),
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        with suppress(Exception):
+            server._pg_ctl("-m", "immediate", "stop")
+        shutil.rmtree(root, ignore_errors=True)
 
 
 @contextmanager

@@ -10,11 +10,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from app.api.deps import StateDep
-from app.api.errors import problem_response
+from app.api.errors import DATABASE_RETRY_AFTER_S, problem_response
 from app.schemas import HealthOut, Problem
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)
+
+UNREACHABLE = "unreachable"
+"""A failed check says only this: the reason (host, exception) goes to the log."""
 
 
 @router.get("/healthz", response_model=HealthOut)
@@ -37,13 +40,13 @@ def readyz(request: Request, state: StateDep) -> JSONResponse:
         checks["database"] = "ok"
     except Exception as exc:
         logger.warning("readyz: database check failed: %s", exc)
-        checks["database"] = f"unreachable ({type(exc).__name__})"
+        checks["database"] = UNREACHABLE
     try:
         state.dispatcher.check()
         checks["broker"] = "ok"
     except Exception as exc:
         logger.warning("readyz: broker check failed: %s", exc)
-        checks["broker"] = f"unreachable ({type(exc).__name__})"
+        checks["broker"] = UNREACHABLE
     failed = [name for name, outcome in checks.items() if outcome != "ok"]
     if failed:
         return problem_response(
@@ -51,6 +54,7 @@ def readyz(request: Request, state: StateDep) -> JSONResponse:
             503,
             f"not ready: {' and '.join(failed)} unreachable; check HWSCORE_DATABASE_URL / "
             "HWSCORE_BROKER_URL and that those services are running",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
             extra={"checks": checks},
         )
     return JSONResponse({"status": "ok", "checks": checks})

@@ -10,6 +10,13 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import OwnerDep, SessionDep, StateDep
 from app.api.errors import ApiProblem
+from app.api.params import (
+    ArtifactNamePath,
+    CursorQuery,
+    EventsAfterQuery,
+    IdempotencyKeyHeader,
+    JobIdPath,
+)
 from app.db import queries
 from app.schemas import (
     API_PREFIX,
@@ -26,6 +33,7 @@ from app.schemas import (
 )
 from app.services import jobs as job_service
 from app.services.pagination import decode_cursor, encode_cursor
+from app.services.rate_limit import check_submit_rate
 from hwmodels.report import RobustnessReport
 
 router = APIRouter(prefix=f"{API_PREFIX}/jobs", tags=["jobs"])
@@ -39,8 +47,10 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "The job is not in a state that allows this.",
         413: "The request body is too large.",
         422: "The request is invalid; `errors` says where and why.",
-        429: "Too many unfinished jobs for this API key; see Retry-After.",
-        503: "The task broker is unreachable; the job was marked failed.",
+        429: "Too many unfinished jobs, or submissions too fast, for this API key; "
+        "see Retry-After.",
+        503: "The database is unreachable (see Retry-After), or the task broker is "
+        "(the job was marked failed).",
     }
     responses: dict[int | str, dict[str, Any]] = {}
     for code in codes:
@@ -79,18 +89,16 @@ def create_job(
     session: SessionDep,
     owner: OwnerDep,
     body: Annotated[JobCreate, Body(openapi_examples=JOB_CREATE_EXAMPLES)],
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            min_length=1,
-            max_length=200,
-            description="Any unique string, e.g. a UUID. Resending the same body with the "
-            "same key returns the same job (200, Idempotent-Replayed: true) instead of "
-            "creating another; the same key with a different body is refused (422).",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> JobOut:
     """Submit a study; identical finished work is reused unless fresh=true."""
+    check_submit_rate(
+        session,
+        owner,
+        per_minute=state.settings.submit_rate_per_minute,
+        burst=state.settings.submit_burst,
+        idempotency_key=idempotency_key,
+    )
     submission = job_service.submit_job(
         session,
         state.dispatcher,
@@ -115,7 +123,7 @@ def list_jobs(
     owner: OwnerDep,
     status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Jobs per page.")] = 20,
-    cursor: Annotated[str | None, Query(description="next_cursor from the previous page.")] = None,
+    cursor: CursorQuery = None,
 ) -> JobPage:
     """List your jobs, newest first, a page at a time."""
     before = decode_cursor(cursor) if cursor else None
@@ -129,7 +137,7 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=JobOut, responses=_problems(304, 401, 404))
 def get_job(
-    job_id: str,
+    job_id: JobIdPath,
     session: SessionDep,
     owner: OwnerDep,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -148,19 +156,17 @@ def get_job(
 @router.post(
     "/{job_id}/cancel", status_code=202, response_model=JobOut, responses=_problems(401, 404, 409)
 )
-def cancel_job(job_id: str, session: SessionDep, owner: OwnerDep) -> JobOut:
+def cancel_job(job_id: JobIdPath, session: SessionDep, owner: OwnerDep) -> JobOut:
     """Cancel a queued (at once) or running (at the worker's next check) job."""
     return JobOut.from_job(job_service.cancel_job(session, owner, job_id))
 
 
 @router.get("/{job_id}/events", response_model=EventPage, responses=_problems(401, 404, 422))
 def list_job_events(
-    job_id: str,
+    job_id: JobIdPath,
     session: SessionDep,
     owner: OwnerDep,
-    after: Annotated[
-        int, Query(ge=0, description="Only events with seq above this (next_after).")
-    ] = 0,
+    after: EventsAfterQuery = 0,
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per call.")] = 200,
 ) -> EventPage:
     """Progress events in order; poll with ?after=<next_after> for new ones."""
@@ -177,7 +183,7 @@ def list_job_events(
     response_model=None,
     responses={200: {"model": RobustnessReport}, **_problems(401, 404, 409)},
 )
-def get_job_result(job_id: str, session: SessionDep, owner: OwnerDep) -> JSONResponse:
+def get_job_result(job_id: JobIdPath, session: SessionDep, owner: OwnerDep) -> JSONResponse:
     """The full robustness report of a succeeded job."""
     job = job_service.get_owned_job(session, owner, job_id)
     job_service.require_succeeded(job, "result")
@@ -185,7 +191,7 @@ def get_job_result(job_id: str, session: SessionDep, owner: OwnerDep) -> JSONRes
 
 
 @router.get("/{job_id}/artifacts", response_model=ArtifactList, responses=_problems(401, 404, 409))
-def list_job_artifacts(job_id: str, session: SessionDep, owner: OwnerDep) -> ArtifactList:
+def list_job_artifacts(job_id: JobIdPath, session: SessionDep, owner: OwnerDep) -> ArtifactList:
     """The files a succeeded job produced, with sizes, hashes and download URLs."""
     job = job_service.get_owned_job(session, owner, job_id)
     job_service.require_succeeded(job, "artifacts")
@@ -201,7 +207,9 @@ def list_job_artifacts(job_id: str, session: SessionDep, owner: OwnerDep) -> Art
         **_problems(401, 404, 409),
     },
 )
-def download_job_artifact(job_id: str, name: str, session: SessionDep, owner: OwnerDep) -> Response:
+def download_job_artifact(
+    job_id: JobIdPath, name: ArtifactNamePath, session: SessionDep, owner: OwnerDep
+) -> Response:
     """Download one artifact of a succeeded job."""
     job = job_service.get_owned_job(session, owner, job_id)
     job_service.require_succeeded(job, "artifacts")
