@@ -88,6 +88,15 @@ class FaultStack:
         os.killpg(self.worker.pid, signal.SIGKILL)
         self.worker.wait()
 
+    def kill_pool_child(self) -> None:
+        """SIGKILL only the process running the job, as the out-of-memory killer does."""
+        assert self.worker is not None
+        pid = self.worker.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        assert children, "the worker has no pool process"
+        for child in children:
+            os.kill(int(child), signal.SIGKILL)
+
     def submit(self, body: dict[str, Any]) -> str:
         response = self.api.post("/api/v1/jobs", json=body)
         assert response.status_code == 202, response.text
@@ -180,13 +189,13 @@ def test_a_worker_sigkilled_mid_job_round_after_round_loses_no_job(
 ) -> None:
     with fault_stack(tmp_path, data_dir, redis_server.url) as stack:
         jobs: list[str] = []
-        killed: list[str] = []
-        deadline = time.monotonic() + 120
-        while len(killed) < 5 or (time.monotonic() < deadline and len(killed) < 8):
+        deadline = time.monotonic() + 100
+        while len(jobs) < 5 or (time.monotonic() < deadline and len(jobs) < 8):
+            # Each round kills the newest job's first run (one job runs at a time, so
+            # the job killed last round is not running then: it is queued or done).
             jobs.append(stack.submit(short_job(seed=len(jobs))))
-            victim = wait_for(lambda: stack.training_job(jobs), 60, "a job to be training")
+            wait_for(lambda: stack.training_job(jobs[-1:]), 90, "the new job to be training")
             stack.kill_worker()
-            killed.append(victim)
             stack.start_worker()
 
         finished = stack.wait_all_terminal(jobs, timeout_s=240)
@@ -197,13 +206,8 @@ def test_a_worker_sigkilled_mid_job_round_after_round_loses_no_job(
         assert len(listed) == len(jobs)
         assert all(job["status"] in TERMINAL for job in listed)
 
-    outcomes = {(job["status"], (job["error"] or {}).get("code")) for job in finished}
-    assert outcomes <= {("succeeded", None), ("failed", "worker_lost")}, finished
-    by_id = {job["id"]: job for job in finished}
-    # Every killed job ran again: a job killed once and then left alone succeeds.
-    killed_once = [job_id for job_id in set(killed) if killed.count(job_id) == 1]
-    assert killed_once and all(by_id[job_id]["status"] == "succeeded" for job_id in killed_once)
-    assert all(by_id[job_id]["attempts"] >= 2 for job_id in killed_once)
+    # Killed once each, every job ran again and succeeded on its second attempt.
+    assert [(job["status"], job["attempts"]) for job in finished] == [("succeeded", 2)] * len(jobs)
 
 
 def test_a_job_that_kills_its_worker_every_time_fails_worker_lost(
@@ -218,8 +222,11 @@ def test_a_job_that_kills_its_worker_every_time_fails_worker_lost(
                 return bool(job["status"] == "running" and job["attempts"] == expected)
 
             wait_for(training_attempt, 60, f"attempt {attempt} to run")
-            stack.kill_worker()
-            stack.start_worker()
+            if attempt == 1:  # the whole worker dies (a machine or container lost)
+                stack.kill_worker()
+                stack.start_worker()
+            else:  # only the job's process dies; Celery redelivers, the claim refuses it
+                stack.kill_pool_child()
 
         failed = stack.wait_all_terminal([cursed], timeout_s=60)[0]
         stack.assert_written_once(cursed)
