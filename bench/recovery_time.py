@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -67,10 +68,33 @@ def start_serve(port: int, state: Path, log: Path) -> subprocess.Popen[bytes]:
 
 def one_round(api: httpx.Client, port: int, state: Path, log: Path) -> tuple[float, float]:
     serve = start_serve(port, state, log)
+    try:
+        return measure(api, port, state, log, serve)
+    finally:
+        stop(serve)
+
+
+def stop(serve: subprocess.Popen[bytes]) -> None:
+    if serve.poll() is None:
+        serve.send_signal(signal.SIGINT)
+        try:
+            serve.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait()
+
+
+def measure(
+    api: httpx.Client, port: int, state: Path, log: Path, serve: subprocess.Popen[bytes]
+) -> tuple[float, float]:
+    """Kill ``serve`` mid-job, start it again, and time the job's way back."""
     job_id = api.post("/api/v1/jobs", json=STUDY).json()["id"]
 
     def job() -> dict[str, Any]:
-        return dict(api.get(f"/api/v1/jobs/{job_id}").json())
+        try:
+            return dict(api.get(f"/api/v1/jobs/{job_id}").json())
+        except httpx.TransportError:  # the kept-alive connection died with the old API
+            return {"status": None, "attempts": None, "progress": {"fraction": 0}}
 
     wait(
         lambda: job()["status"] == "running" and job()["progress"]["fraction"] > 0, 120, "training"
@@ -78,14 +102,14 @@ def one_round(api: httpx.Client, port: int, state: Path, log: Path) -> tuple[flo
     serve.kill()
     killed_at = time.monotonic()
     serve.wait()
-    serve = start_serve(port, state, log)
-    wait(lambda: job()["status"] == "running" and job()["attempts"] == 2, 300, "the second run")
-    running_again_s = time.monotonic() - killed_at
-    wait(lambda: job()["status"] == "succeeded", 300, "success")
-    succeeded_s = time.monotonic() - killed_at
-    serve.send_signal(2)
-    serve.wait(timeout=60)
-    return running_again_s, succeeded_s
+    restarted = start_serve(port, state, log)
+    try:
+        wait(lambda: job()["status"] == "running" and job()["attempts"] == 2, 300, "run 2")
+        running_again_s = time.monotonic() - killed_at
+        wait(lambda: job()["status"] == "succeeded", 300, "success")
+        return running_again_s, time.monotonic() - killed_at
+    finally:
+        stop(restarted)
 
 
 def main() -> None:
