@@ -44,7 +44,9 @@ def wait(condition: Callable[[], Any], timeout_s: float, what: str) -> Any:
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def start_serve(port: int, state: Path, log: Path) -> subprocess.Popen[bytes]:
+def start_serve(port: int, state: Path, logs: Path) -> subprocess.Popen[bytes]:
+    """``hwscore serve`` with its own log file, once it prints the docs URL."""
+    log = logs / f"serve-{len(list(logs.glob('serve-*.log')))}.log"
     hwscore = Path(sys.executable).with_name("hwscore")
     env = {
         k: v
@@ -58,7 +60,7 @@ def start_serve(port: int, state: Path, log: Path) -> subprocess.Popen[bytes]:
         }
     }
     env["HWSCORE_STATE_DIR"] = str(state)
-    with open(log, "ab") as out:
+    with open(log, "wb") as out:
         serve = subprocess.Popen(
             [str(hwscore), "serve", "--port", str(port)], env=env, stdout=out, stderr=out
         )
@@ -66,10 +68,10 @@ def start_serve(port: int, state: Path, log: Path) -> subprocess.Popen[bytes]:
     return serve
 
 
-def one_round(api: httpx.Client, port: int, state: Path, log: Path) -> tuple[float, float]:
-    serve = start_serve(port, state, log)
+def one_round(api: httpx.Client, port: int, state: Path, logs: Path) -> tuple[float, float]:
+    serve = start_serve(port, state, logs)
     try:
-        return measure(api, port, state, log, serve)
+        return measure(api, port, state, logs, serve)
     finally:
         stop(serve)
 
@@ -85,7 +87,7 @@ def stop(serve: subprocess.Popen[bytes]) -> None:
 
 
 def measure(
-    api: httpx.Client, port: int, state: Path, log: Path, serve: subprocess.Popen[bytes]
+    api: httpx.Client, port: int, state: Path, logs: Path, serve: subprocess.Popen[bytes]
 ) -> tuple[float, float]:
     """Kill ``serve`` mid-job, start it again, and time the job's way back."""
     job_id = api.post("/api/v1/jobs", json=STUDY).json()["id"]
@@ -102,7 +104,7 @@ def measure(
     serve.kill()
     killed_at = time.monotonic()
     serve.wait()
-    restarted = start_serve(port, state, log)
+    restarted = start_serve(port, state, logs)
     try:
         wait(lambda: job()["status"] == "running" and job()["attempts"] == 2, 300, "run 2")
         running_again_s = time.monotonic() - killed_at
@@ -121,9 +123,9 @@ def main() -> None:
         tempfile.TemporaryDirectory() as folder,
         httpx.Client(base_url=f"http://127.0.0.1:{args.port}", timeout=10) as api,
     ):
-        state, log = Path(folder) / "state", Path(folder) / "serve.log"
+        state, logs = Path(folder) / "state", Path(folder)
         for round_number in range(1, args.rounds + 1):
-            again, done = one_round(api, args.port, state, log)
+            again, done = one_round(api, args.port, state, logs)
             print(
                 f"round {round_number}: running again {again:.1f} s after SIGKILL, "
                 f"succeeded {done:.1f} s after it"
