@@ -6,6 +6,8 @@
     hwscore keys create NAME   create an API key (the secret is printed once)
     hwscore keys list | revoke ID
     hwscore train | profiles   the engine, no server needed (hwmodels.cli)
+    hwscore submit | status | wait | result | download | jobs | cancel
+                               a client of a running service (app.client_commands)
 
 Every command imports what it needs when it runs, so ``hwscore --help`` stays fast and
 no command pulls in torch or FastAPI that does not use them.
@@ -18,13 +20,15 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from app.client_commands import register as register_client_commands
+from hwmodels.cli import EXIT_USAGE, OneLineParser
 from hwmodels.cli import register as register_engine_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hwscore",
         description="Score and train neural networks for accuracy on non-ideal "
         "neuromorphic hardware. Settings come from HWSCORE_* environment variables.",
@@ -63,11 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.set_defaults(func=_keys_revoke)
 
     register_engine_commands(commands)
+    register_client_commands(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a usage error already printed (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     handler: Handler = args.func
     try:
         return handler(args)

@@ -11,10 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.api.errors import ApiProblem
 from app.api.state import AppState
-from app.core.security import authenticate, key_required
-
-LOCAL_OWNER = "local"
-"""Owner of jobs submitted without a key while authentication is off."""
+from app.core.security import LOCAL_OWNER, authenticate, key_required
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API key (hws_...) as `Authorization: Bearer <key>`."

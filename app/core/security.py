@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.db.models import ApiKey
 
+LOCAL_OWNER = "local"
+"""Owner of jobs submitted without a key while no key is needed (auth off, or loopback)."""
 SECRET_PREFIX = "hws_"
 _SECRET_BYTES = 32
 _DISPLAY_PREFIX_LENGTH = 12
@@ -51,6 +53,15 @@ def key_required(
     if any(name in (headers or {}) for name in _PROXY_HEADERS):
         return True
     return not is_loopback(local_address)
+
+
+def caller_words(owner: str) -> str:
+    """Who a message about limits speaks to: "this API key", or "you" without one.
+
+    A keyless user on their own machine never dealt with API keys; telling them that
+    "this API key" is over a limit sends them looking for a key they do not have.
+    """
+    return "you" if owner == LOCAL_OWNER else "this API key"
 
 
 def hash_secret(secret: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.core.security import caller_words
 from app.core.vocabulary import TERMINAL_STATUSES, JobStatus
 from app.db import queries
 from app.db.models import Artifact, Job, new_id, utcnow
@@ -245,8 +246,10 @@ def _check_in_flight(session: Session, owner: str, limit: int) -> None:
     in_flight = queries.count_in_flight(session, owner)  # includes the job just added
     if in_flight > limit:
         session.rollback()
+        who = caller_words(owner)
+        has = "have" if who == "you" else "has"
         raise TooManyJobsInFlight(
-            f"this API key already has {in_flight - 1} unfinished jobs (queued, running or "
+            f"{who} already {has} {in_flight - 1} unfinished jobs (queued, running or "
             f"cancelling) and the limit is {limit}; wait for one to finish or cancel one, "
             "then submit again",
             retry_after_s=RETRY_AFTER_S,

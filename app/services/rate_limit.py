@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from app.core.security import caller_words
 from app.db import queries
 from app.db.models import utcnow
 from app.schemas import as_utc
@@ -51,7 +52,7 @@ def check_submit_rate(
     retry_after_s = max(1, math.ceil((oldest + window - now).total_seconds()))
     session.rollback()
     raise SubmitRateExceeded(
-        f"this API key created {burst} jobs in the last {window.total_seconds():g} s, the "
+        f"{caller_words(owner)} created {burst} jobs in the last {window.total_seconds():g} s, the "
         f"most this server allows ({per_minute:g} a minute, bursts of {burst}); "
         f"submit again in {retry_after_s} s",
         retry_after_s=retry_after_s,

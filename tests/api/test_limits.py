@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import Settings
 from app.core.metrics import JOB_DURATION_BUCKETS_S
+from app.core.security import LOCAL_OWNER
 from app.core.vocabulary import JobStatus
 from app.db import queries
 from app.db.models import Job, utcnow
@@ -145,3 +146,31 @@ def test_the_queries_of_hot_paths_can_use_an_index(alice: Caller, db: Session) -
                 cursor.execute("EXPLAIN " + statement, parameters)
                 plan = "\n".join(row[0] for row in cursor.fetchall())
             assert "Seq Scan" not in plan, f"{statement}\n{plan}"
+
+
+def test_limits_speak_to_a_keyless_local_user_without_mentioning_api_keys(
+    settings: Settings, db: Session
+) -> None:
+    """Auth off (or auto on loopback): the caller has no key, so "this API key" would mislead."""
+    in_flight = queries.count_in_flight(db, LOCAL_OWNER)  # earlier tests' queued local jobs
+    capped = settings.model_copy(
+        update={"auth": "off", "submit_rate_per_minute": 0, "max_jobs_in_flight_per_key": in_flight}
+    )
+    with TestClient(create_app(capped)) as client:
+        refused = client.post(JOBS, json=study())
+    body = assert_problem(refused, 429, f"you already have {in_flight} unfinished jobs")
+    assert "API key" not in body["detail"]
+
+    rated = settings.model_copy(
+        update={
+            "auth": "off",
+            "submit_rate_per_minute": 120.0,  # bursts of 2 within 1 s
+            "submit_burst": 2,
+            "max_jobs_in_flight_per_key": 1000,
+        }
+    )
+    with TestClient(create_app(rated)) as client:
+        answers = [client.post(JOBS, json=study()) for _ in range(3)]
+    refused = next(r for r in answers if r.status_code == 429)
+    body = assert_problem(refused, 429, "you created 2 jobs in the last 1 s", "submit again in")
+    assert "API key" not in body["detail"]

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from hwmodels.cli import ProgressBar, build_spec, format_report, main, parse_overrides, register
+from hwmodels.cli import (
+    ProgressBar,
+    build_spec,
+    format_duration,
+    format_report,
+    main,
+    parse_overrides,
+    register,
+)
 from hwmodels.profile import PRESETS, HardwareProfile
 from hwmodels.progress import ProgressEvent
 from hwmodels.report import ChipStatistics, RobustnessReport
@@ -119,7 +127,7 @@ def test_spec_from_arguments_keeps_spec_defaults() -> None:
     assert spec.evaluation == EvaluationSettings(chips=7)
 
 
-def test_profile_file_is_used_and_excludes_preset(
+def test_profile_file_is_used_with_set_and_must_be_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "chip.json"
@@ -128,11 +136,39 @@ def test_profile_file_is_used_and_excludes_preset(
     )
     spec = build_spec(_parse("train", "--profile-file", str(path), "--set", "noise.read=0.04"))
     assert (spec.profile.weights.bits, spec.profile.noise.read) == (3, 0.04)
-    assert main(["train", "--profile-file", str(path), "--preset", "ideal"]) == 2
-    assert "either --preset or --profile-file" in capsys.readouterr().err
     path.write_text("{not json")
     assert main(["train", "--profile-file", str(path)]) == 2
     assert "is not valid JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile_file", ["chip.json", "/nonexistent/p.json"])
+def test_preset_with_profile_file_is_a_conflict_before_the_file_is_read(
+    profile_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--preset", "ideal", "--profile-file", profile_file]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "argument --profile-file: not allowed with argument --preset" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--epochs", "abc"], "argument --epochs: invalid int value: 'abc'"),
+        (["train", "--strategy", "magic"], "argument --strategy: invalid choice: 'magic'"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["trian"], "argument COMMAND: invalid choice: 'trian'"),
+    ],
+)
+def test_usage_errors_are_one_line_too(
+    argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("python -m hwmodels")
+    assert expected in captured.err and "--help)" in captured.err
+    assert "usage:" not in captured.err
 
 
 def _stats(accuracies: list[float]) -> ChipStatistics:
@@ -173,3 +209,39 @@ def test_progress_without_terminal_prints_phases_and_epochs(tmp_path: Path) -> N
         stream.seek(0)
         lines = stream.read().splitlines()
     assert lines == ["[  5%] float training", "[ 10%] float training  epoch 1/2  loss 0.5000"]
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_estimates_the_time_left_from_the_pace_it_saw(tmp_path: Path) -> None:
+    clock = FakeClock()
+    with (tmp_path / "log").open("w+") as stream:
+        bar = ProgressBar(stream, clock=clock)
+        bar.show(0.20, "float training")  # a wait that joins a job already 20% done
+        clock.now += 1.0
+        bar.show(0.25, "float training")  # too early to tell
+        clock.now += 9.0
+        bar.show(0.40, "float training")  # 20 points in 10 s: 60 points take 30 s
+        clock.now += 150.0
+        bar.show(0.50, "hardware aware training")  # 30 points in 160 s: 50 take 267 s
+        stream.seek(0)
+        lines = stream.read().splitlines()
+    assert lines == [
+        "[ 20%] float training",
+        "[ 25%] float training",
+        "[ 40%] float training  ETA 30s",
+        "[ 50%] hardware aware training  ETA 4m27s",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(0.4, "0s"), (59.4, "59s"), (61, "1m01s"), (3725, "1h02m")]
+)
+def test_durations_are_short(seconds: float, shown: str) -> None:
+    assert format_duration(seconds) == shown
