@@ -162,3 +162,21 @@ def test_main_flow_on_the_embedded_sqlite_default(tmp_path: Path) -> None:
     broker.dispose()
     assert len(messages) == 2
     assert sum(job_id in m for m in messages) == 1 and sum(other_id in m for m in messages) == 1
+
+
+def test_readyz_says_the_embedded_broker_is_down_when_its_file_cannot_be_opened(
+    tmp_path: Path,
+) -> None:
+    """The broker check reads the queue: a bare connect would answer ok for a bad path."""
+    settings = Settings(
+        state_dir=tmp_path / "never-created",
+        auth="off",
+        database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        broker_url=f"sqla+sqlite:///{tmp_path / 'missing' / 'broker.sqlite3'}",
+        recovery_sweep=False,
+    )
+    upgrade_database(settings.resolved_database_url())
+    with TestClient(create_app(settings)) as local:
+        ready = local.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "broker": "unreachable"}
