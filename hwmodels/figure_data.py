@@ -19,6 +19,7 @@ from hwmodels.training import EpochRecord
 
 CURVE_POINTS = 65
 MAX_BINS = 256
+MAX_MARKED_LEVELS = 129
 BINS_PER_LEVEL = 8
 ANALOG_BINS = 80
 
@@ -74,10 +75,15 @@ def weight_histogram(
     else:
         top = mapper.levels
         bottom = 0 if mapper.offset else -top
-        per_level = max(1, min(BINS_PER_LEVEL, MAX_BINS // (top - bottom + 1)))
+        codes = top - bottom + 1
         low, high = bottom - 0.5, top + 0.5
-        bins = per_level * (top - bottom + 1)
-        positions = _rounded(_in_units(mapper, mapper.code_effective.double()))
+        per_level = min(BINS_PER_LEVEL, MAX_BINS // codes)  # whole bins per level
+        bins = per_level * codes if per_level >= 1 else MAX_BINS
+        positions = (
+            _rounded(_in_units(mapper, mapper.code_effective.double()))
+            if codes <= MAX_MARKED_LEVELS
+            else []  # too many to tell apart in a figure (e.g. 8-bit SRAM)
+        )
     return WeightHistogram(
         name=name,
         unit="scale" if mapper.levels is None else "level",

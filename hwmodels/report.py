@@ -71,7 +71,8 @@ class WeightHistogram(BaseModel):
     float_counts: list[int] = Field(description="The float-trained weights (what naive programs).")
     hardware_aware_counts: list[int] = Field(description="The hardware-aware trained weights.")
     level_positions: list[float] = Field(
-        description="x of the weight each level code reads back as on the nominal chip."
+        description="x of the weight each level code reads back as on the nominal chip "
+        "(left out above 129 codes: too many to tell apart)."
     )
 
 
