@@ -238,11 +238,14 @@ def describe_job(job: Job) -> str:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """float / naive / hardware-aware accuracy from the job's result summary."""
-    naive = (summary.get("naive") or {}).get("mean")
-    aware = (summary.get("hardware_aware") or {}).get("mean")
+    """The job summary's one-line verdict (float / naive / hardware-aware, in percent)."""
+    verdict = summary.get("verdict")
+    if verdict:
+        return str(verdict)
+    naive = (summary.get("naive_pct") or {}).get("mean")
+    aware = (summary.get("hardware_aware_pct") or {}).get("mean")
     return (
-        f"float {_pct(summary.get('float_accuracy'))}  naive {_pct(naive)}  "
+        f"float {_pct(summary.get('float_accuracy_pct'))}  naive {_pct(naive)}  "
         f"hardware-aware {_pct(aware)}"
     )
 
@@ -256,11 +259,12 @@ def _job_row(job: Job) -> tuple[str, ...]:
         f"{job.fraction:.0%}",
         str(spec.get("dataset", "")),
         str((spec.get("profile") or {}).get("name", "")),
-        _pct(summary.get("float_accuracy")),
-        _pct((summary.get("hardware_aware") or {}).get("mean")),
+        _pct(summary.get("float_accuracy_pct")),
+        _pct((summary.get("hardware_aware_pct") or {}).get("mean")),
         str(job.raw.get("created_at", ""))[:16].replace("T", " "),
     )
 
 
 def _pct(value: Any) -> str:
-    return f"{value:.2%}" if isinstance(value, int | float) else "-"
+    """A summary value, already in percent, for a table cell."""
+    return f"{value:.2f}%" if isinstance(value, int | float) else "-"

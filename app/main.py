@@ -14,10 +14,11 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from app.api.deps import get_owner
+from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import datasets, hardware_profiles, health, jobs
+from app.api.routes import datasets, hardware_profiles, health, jobs, pages
 from app.api.state import AppState
 from app.core.config import Settings, get_settings
 from app.schemas import JobCreate
@@ -26,8 +27,10 @@ DESCRIPTION = """\
 Score how well a neural network keeps its accuracy on non-ideal neuromorphic crossbar
 hardware, and train it hardware-aware so that it does.
 
-Submit a study with `POST /api/v1/jobs`, follow it with `GET /api/v1/jobs/{id}` (or its
-events), then read `GET /api/v1/jobs/{id}/result`. Errors are `application/problem+json`.
+Submit a study with `POST /api/v1/jobs` (try the example "Quick: about 15 seconds"),
+follow it with `GET /api/v1/jobs/{id}` (or its events), then open its report page
+`GET /api/v1/jobs/{id}/report` or read `GET /api/v1/jobs/{id}/result`. The dashboard
+at [/](/) lists your jobs. Errors are `application/problem+json`.
 When authentication is on, send an API key as `Authorization: Bearer <key>` or `X-API-Key`.
 """
 
@@ -52,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         generate_unique_id_function=_operation_id,
         lifespan=lifespan,
+        docs_url=None,  # served from local files by install_docs: no CDN
+        redoc_url=None,
     )
     app.state.hwscore = state
 
@@ -59,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for resource in (jobs, hardware_profiles, datasets):
         app.include_router(resource.router, dependencies=[Depends(get_owner)])
     app.include_router(health.router)
+    app.include_router(pages.router)
+    install_docs(app)
 
     install_error_handlers(app, body_model=JobCreate)
     install_openapi(app)

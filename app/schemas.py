@@ -78,55 +78,6 @@ class JobCreate(_Request):
     )
 
 
-JOB_CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
-    "preset": {
-        "summary": "A preset profile",
-        "description": "Score a 784-256-128-10 MLP on MNIST for 4-bit RRAM.",
-        "value": {
-            "dataset": "mnist",
-            "network": {"hidden": [256, 128]},
-            "profile": {"preset": "rram-4bit"},
-            "training": {"epochs": 10, "hw_epochs": 5, "strategy": "annealed"},
-            "evaluation": {"chips": 100},
-        },
-    },
-    "preset-with-overrides": {
-        "summary": "A preset with some fields changed",
-        "description": "PCM with twice the programming noise and a poorer on/off ratio, "
-        "a quick run on part of Fashion-MNIST.",
-        "value": {
-            "dataset": "fashion-mnist",
-            "network": {"hidden": [128]},
-            "profile": {
-                "preset": "pcm-4bit",
-                "overrides": {"noise": {"programming": 0.08}, "conductance": {"on_off_ratio": 20}},
-            },
-            "training": {"epochs": 3, "hw_epochs": 2, "strategy": "ste", "train_samples": 10000},
-            "evaluation": {"chips": 20, "test_samples": 2000},
-        },
-    },
-    "inline": {
-        "summary": "A complete profile of your own device",
-        "value": {
-            "dataset": "emnist-digits",
-            "network": {"hidden": [200]},
-            "profile": {
-                "inline": {
-                    "name": "our-array-v2",
-                    "source": "wafer 7 measurements, March",
-                    "weights": {"bits": 3, "mapping": "differential"},
-                    "conductance": {"on_off_ratio": 50, "nonlinearity": 2.0, "asymmetry": 0.05},
-                    "activations": {"bits": 4},
-                    "noise": {"programming": 0.02, "read": 0.01, "stuck_off": 0.001},
-                }
-            },
-            "evaluation": {"chips": 50},
-            "fresh": True,
-        },
-    },
-}
-
-
 def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; every stored time is UTC."""
     if moment is None or moment.tzinfo is not None:
@@ -145,34 +96,81 @@ class ErrorInfo(BaseModel):
     message: str
 
 
+def percent(fraction: float) -> float:
+    """A fraction in [0, 1] as percent, 2 decimals: the one unit of the job summary."""
+    return round(100.0 * fraction, 2)
+
+
 class ChipSummary(BaseModel):
-    """Accuracy over simulated chips (fractions in [0, 1])."""
+    """Accuracy over simulated chips, in percent (0 to 100, 2 decimals)."""
 
     mean: float
     std: float
     worst: float
     p5: float = Field(description="5th percentile: 95% of chips do at least this well.")
 
+    @classmethod
+    def from_statistics(cls, stats: dict[str, Any]) -> ChipSummary:
+        return cls(**{name: percent(stats[name]) for name in ("mean", "std", "worst", "p5")})
+
 
 class ResultSummary(BaseModel):
-    """The headline numbers of a succeeded study; the full report is at .../result."""
+    """The headline numbers of a succeeded study. Accuracies are percent (0 to 100) and
+    drops percentage points, all rounded to 2 decimals; the full report at .../result
+    keeps every chip's accuracy as an unrounded fraction in [0, 1]."""
 
-    float_accuracy: float
-    naive: ChipSummary
-    hardware_aware: ChipSummary
+    verdict: str = Field(description="The numbers below as one sentence.")
+    float_accuracy_pct: float = Field(description="Test accuracy of the float network, %.")
+    naive_pct: ChipSummary = Field(description="Float weights programmed as they are, %.")
+    hardware_aware_pct: ChipSummary = Field(description="After hardware-aware training, %.")
     naive_drop_pp: float = Field(description="Float minus naive mean, percentage points.")
-    hardware_aware_drop_pp: float = Field(description="Float minus hardware-aware mean, pp.")
-    recovered_fraction: float | None = Field(
-        description="Share of the naive loss won back by hardware-aware training."
+    hardware_aware_drop_pp: float = Field(
+        description="Float minus hardware-aware mean, percentage points."
+    )
+    recovered_pct: float | None = Field(
+        description="Share of the naive loss won back by hardware-aware training, %; null "
+        "when naive deployment loses (almost) nothing."
     )
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> ResultSummary:
-        return cls.model_validate(report)
+        recovered = report.get("recovered_fraction")
+        summary = {
+            "float_accuracy_pct": percent(report["float_accuracy"]),
+            "naive_pct": ChipSummary.from_statistics(report["naive"]),
+            "hardware_aware_pct": ChipSummary.from_statistics(report["hardware_aware"]),
+            "naive_drop_pp": round(report["naive_drop_pp"], 2),
+            "hardware_aware_drop_pp": round(report["hardware_aware_drop_pp"], 2),
+            "recovered_pct": None if recovered is None else percent(recovered),
+        }
+        return cls(verdict=verdict(summary), **summary)
+
+
+def verdict(summary: dict[str, Any]) -> str:
+    """One line a person reads first: float vs naive vs hardware-aware, drops, recovery."""
+    naive, aware = summary["naive_pct"], summary["hardware_aware_pct"]
+    recovered = summary["recovered_pct"]
+    tail = (
+        "naive deployment loses (almost) nothing"
+        if recovered is None
+        else f"hardware-aware training wins back {recovered:.1f}% of the naive loss"
+    )
+    return (
+        f"Float {summary['float_accuracy_pct']:.2f}%, naive {naive.mean:.2f}% "
+        f"({_change(summary['naive_drop_pp'])} pp), hardware-aware {aware.mean:.2f}% "
+        f"({_change(summary['hardware_aware_drop_pp'])} pp): {tail}."
+    )
+
+
+def _change(drop_pp: float) -> str:
+    """A drop as a signed change: 25.47 -> '-25.47', -0.04 -> '+0.04', 0 -> '±0.00'."""
+    change = -round(drop_pp, 2)
+    return "±0.00" if change == 0 else f"{change:+.2f}"
 
 
 class JobLinks(BaseModel):
     self: str
+    report: str = Field(description="The report page (HTML): verdict, figures, profile.")
     events: str
     result: str
     artifacts: str
@@ -188,16 +186,16 @@ class JobOut(BaseModel):
         description="True when an identical study had already succeeded and its results "
         "were reused instead of running again (send fresh=true to force a run)."
     )
-    spec: StudySpec = Field(description="The validated study, with the resolved profile.")
     progress: Progress
+    result: ResultSummary | None = Field(description="Set once the job has succeeded.")
+    error: ErrorInfo | None = Field(description="Set once the job has failed.")
+    links: JobLinks
     attempts: int = Field(description="How many times a worker has started this job.")
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
-    result: ResultSummary | None = Field(description="Set once the job has succeeded.")
-    error: ErrorInfo | None = Field(description="Set once the job has failed.")
-    links: JobLinks
+    spec: StudySpec = Field(description="The validated study, with the resolved profile.")
 
     @classmethod
     def from_job(cls, job: Job) -> JobOut:
@@ -223,6 +221,7 @@ class JobOut(BaseModel):
             else None,
             links=JobLinks(
                 self=base,
+                report=f"{base}/report",
                 events=f"{base}/events",
                 result=f"{base}/result",
                 artifacts=f"{base}/artifacts",

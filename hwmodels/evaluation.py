@@ -100,8 +100,13 @@ def chip_accuracies(
     on_chips: ChipsDone | None = None,
     should_cancel: CancelCheck = never_cancel,
     memory_mb: int = DEFAULT_MEMORY_MB,
+    confusion: Tensor | None = None,
 ) -> list[float]:
-    """Accuracy of each of ``chips`` simulated chips of a calibrated hardware net."""
+    """Accuracy of each of ``chips`` simulated chips of a calibrated hardware net.
+
+    ``confusion``: a (classes, classes) int64 tensor to which the counts
+    [true class, predicted class] of every chip are added (for the report's figure).
+    """
     if chips < 1:
         raise ValueError("evaluate at least one chip")
     if compute_dtype not in (torch.float32, torch.bfloat16):
@@ -112,6 +117,8 @@ def chip_accuracies(
     set_mode(net, HARD)
     if not per_chip and noise.read <= 0.0:
         value = accuracy(net, images, labels)  # every chip is the same, and exact
+        if confusion is not None:
+            _add_confusion(confusion, labels, _predict(net, images), chips)
         if on_chips is not None:
             on_chips(chips)
         return [value] * chips
@@ -143,12 +150,39 @@ def chip_accuracies(
             if columns is not None:
                 x = x.index_select(1, columns)
             logits = _forward(net, layers, weights, x, count, compute_dtype, pool)
-            hits = logits.argmax(dim=-1) == labels[start : start + batch]
+            predicted = logits.argmax(dim=-1)
+            hits = predicted == labels[start : start + batch]
+            if confusion is not None:
+                copies = count // predicted.shape[0] if predicted.dim() == 2 else count
+                _add_confusion(confusion, labels[start : start + batch], predicted, copies)
             correct[first : first + count] += hits.reshape(-1, hits.shape[-1]).sum(dim=-1)
         if on_chips is not None:
             on_chips(first + count)
     total = max(int(labels.shape[0]), 1)
     return [int(c) / total for c in correct]
+
+
+@torch.no_grad()
+def _predict(net: nn.Module, images: Tensor, batch_size: int = 8192) -> Tensor:
+    """Predicted classes of ``net`` as it is (eval mode)."""
+    was_training = net.training
+    net.eval()
+    predicted = torch.cat(
+        [
+            net(images[i : i + batch_size]).argmax(dim=1)
+            for i in range(0, images.shape[0], batch_size)
+        ]
+    )
+    net.train(was_training)
+    return predicted
+
+
+def _add_confusion(confusion: Tensor, labels: Tensor, predicted: Tensor, copies: int = 1) -> None:
+    """Add counts [true, predicted] (predicted may carry a leading chips dimension)."""
+    classes = confusion.shape[0]
+    codes = (labels.long() * classes + predicted.long()).reshape(-1)
+    counts = torch.bincount(codes, minlength=classes * classes).view(classes, classes)
+    confusion += counts * copies
 
 
 def _plan(net: HardwareMLP, per_chip: bool) -> list[_Layer]:

@@ -27,6 +27,7 @@ import torch
 
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
+from hwmodels.figure_data import report_figures
 from hwmodels.network import (
     HardwareMLP,
     build_float,
@@ -105,7 +106,18 @@ def run_study(
     _phase(progress, plan, "naive_evaluation")
     load_float_weights(naive_net, float_net)
     calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
-    naive = _chips(naive_net, test.images, test.labels, spec, progress, plan, "naive_evaluation")
+    # The confusion matrix is the hardware-aware model's: the naive one's when they are one.
+    confusion = torch.zeros(naive_net.sizes[-1], naive_net.sizes[-1], dtype=torch.long)
+    naive = _chips(
+        naive_net,
+        test.images,
+        test.labels,
+        spec,
+        progress,
+        plan,
+        "naive_evaluation",
+        None if plan.trains_hardware_aware else confusion,
+    )
     timings["naive_evaluation"] = _since(clock)
 
     clock = time.perf_counter()
@@ -125,7 +137,14 @@ def run_study(
     _phase(progress, plan, "hardware_aware_evaluation")
     if plan.trains_hardware_aware:
         hardware_aware = _chips(
-            hw_net, test.images, test.labels, spec, progress, plan, "hardware_aware_evaluation"
+            hw_net,
+            test.images,
+            test.labels,
+            spec,
+            progress,
+            plan,
+            "hardware_aware_evaluation",
+            confusion,
         )
     else:
         hardware_aware = naive
@@ -133,6 +152,7 @@ def run_study(
     timings["total"] = _since(started)
 
     report = _report(spec, hw_net, float_accuracy, naive, hardware_aware, timings)
+    report.figures = report_figures(naive_net, hw_net, confusion, records)
     artifacts = {
         "float_weights.pt": _state_bytes(float_net),
         "hw_weights.pt": _state_bytes(hw_net),
@@ -194,6 +214,7 @@ def _chips(
     progress: Progress,
     plan: _Plan,
     phase: Phase,
+    confusion: torch.Tensor | None = None,
 ) -> ChipStatistics:
     part = plan.part(progress, phase)
     chips = spec.evaluation.chips
@@ -210,6 +231,7 @@ def _chips(
         compute_dtype=COMPUTE_DTYPES[spec.evaluation.compute_dtype],
         on_chips=on_chips,
         should_cancel=progress.should_cancel,
+        confusion=confusion,
     )
     return chip_statistics(accuracies)
 

@@ -1,9 +1,13 @@
 """The robustness report: what a study measured. Pydantic, no torch import.
 
-Accuracies are fractions in [0, 1]; drops are in percentage points (pp).
+Accuracies are fractions in [0, 1]; drops are in percentage points (pp). ``figures``
+holds, in plain numbers, what the service's report page draws: the API process has no
+torch, so the engine computes it where the tensors are.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -38,6 +42,62 @@ class LayerMapping(BaseModel):
     level_histogram: list[int] = Field(description="Devices programmed at each level.")
 
 
+class DeviceCurves(BaseModel):
+    """Conductance against programmed pulse fraction u, normalised so positive Gmax = 1."""
+
+    u: list[float] = Field(description="Programmed fractions u in [0, 1] of the curve points.")
+    positive: list[float] = Field(description="G(u) of the positive (nominal) device.")
+    negative: list[float] = Field(
+        description="G(u) of the negative device of a pair (offset mapping: the reference "
+        "device's type, which is mismatched the same way)."
+    )
+    level_u: list[float] = Field(description="u = k / L of the programmable levels (none: analog).")
+    positive_levels: list[float]
+    negative_levels: list[float]
+    reference: float | None = Field(description="Reference conductance (offset mapping only).")
+
+
+class WeightHistogram(BaseModel):
+    """One layer's weights binned in device-level units, before and after hw-aware training.
+
+    ``unit`` "level": x = L w / s (differential, -L..L; offset, L (w / s + 1) / 2 in 0..L),
+    so neighbouring levels of a linear device are 1 apart; "scale" (analog): x = w / s.
+    """
+
+    name: str
+    unit: Literal["level", "scale"]
+    low: float = Field(description="Left edge of the first bin.")
+    high: float = Field(description="Right edge of the last bin (values beyond are clipped).")
+    float_counts: list[int] = Field(description="The float-trained weights (what naive programs).")
+    hardware_aware_counts: list[int] = Field(description="The hardware-aware trained weights.")
+    level_positions: list[float] = Field(
+        description="x of the weight each level code reads back as on the nominal chip "
+        "(left out above 129 codes: too many to tell apart)."
+    )
+
+
+class EpochPoint(BaseModel):
+    """One training epoch (or the part of it spent in one annealing stage)."""
+
+    phase: str
+    stage: int | None
+    epoch: int
+    loss: float
+    train_accuracy: float
+
+
+class ReportFigures(BaseModel):
+    """The data behind the report page's figures, in plain numbers (a few kB)."""
+
+    device: DeviceCurves
+    weights: list[WeightHistogram]
+    confusion: list[list[int]] = Field(
+        description="Hardware-aware model: counts [true class][predicted class] over the "
+        "test set, summed over every simulated chip evaluated."
+    )
+    training: list[EpochPoint]
+
+
 class RobustnessReport(BaseModel):
     """Float, naive-deployment and hardware-aware accuracy of one network on one profile."""
 
@@ -58,6 +118,9 @@ class RobustnessReport(BaseModel):
     )
     layers: list[LayerMapping]
     timings_s: dict[str, float]
+    figures: ReportFigures | None = Field(
+        default=None, description="Data for the report page; null in reports of engine < 3."
+    )
 
 
 def recovered_fraction(naive_drop_pp: float, hardware_aware_drop_pp: float) -> float | None:

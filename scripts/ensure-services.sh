@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the local PostgreSQL and Redis that the integration tests use, if they are down,
-# and install the Fashion-MNIST package if it is missing. Safe to run repeatedly.
+# and install the Fashion-MNIST package and Chromium (page tests) if they are missing.
+# Safe to run repeatedly.
 set -euo pipefail
 
 pg_up() { pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; }
@@ -24,4 +25,8 @@ redis_up || { echo "Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
   echo "installing dataset-fashion-mnist"
   (apt-get install -y -qq dataset-fashion-mnist || { apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; }) >/dev/null
+fi
+if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+  echo "installing chromium (the page tests drive it headless)"
+  (apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }) >/dev/null
 fi

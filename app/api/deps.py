@@ -13,6 +13,9 @@ from app.api.errors import ApiProblem
 from app.api.state import AppState
 from app.core.security import LOCAL_OWNER, authenticate, key_required
 
+KEY_COOKIE = "hwscore_key"
+"""The cookie that carries a browser's API key to the HTML pages (HttpOnly, SameSite)."""
+
 _bearer = HTTPBearer(
     auto_error=False, description="An API key (hws_...) as `Authorization: Bearer <key>`."
 )
@@ -53,6 +56,11 @@ def get_owner(
     caller's jobs under 'local'.
     """
     secret = bearer.credentials if bearer is not None else header_key
+    return resolve_owner(request, state, session, secret)
+
+
+def resolve_owner(request: Request, state: AppState, session: Session, secret: str | None) -> str:
+    """The owner for a secret (or none), or ApiProblem 401; see ``get_owner``."""
     if secret:
         key = authenticate(session, secret)
         if key is None:
@@ -68,8 +76,30 @@ def get_owner(
     return LOCAL_OWNER
 
 
+def get_viewer(
+    request: Request,
+    state: StateDep,
+    session: SessionDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    header_key: Annotated[str | None, Depends(_api_key_header)],
+) -> str | None:
+    """The owner whose pages (dashboard, reports) to show, or None: a key is needed.
+
+    Pages also read the key from the ``hwscore_key`` cookie that the dashboard's sign-in
+    form sets, since a browser cannot send headers. Only these read-only GET pages
+    honour the cookie, so it cannot be used to submit or cancel jobs across sites.
+    """
+    secret = bearer.credentials if bearer is not None else header_key
+    secret = secret or request.cookies.get(KEY_COOKIE)
+    try:
+        return resolve_owner(request, state, session, secret)
+    except ApiProblem:
+        return None
+
+
 def _unauthorized(detail: str) -> ApiProblem:
     return ApiProblem(401, detail, headers={"WWW-Authenticate": 'Bearer realm="hwscore"'})
 
 
 OwnerDep = Annotated[str, Depends(get_owner)]
+ViewerDep = Annotated[str | None, Depends(get_viewer)]

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.core.config import Settings
 from app.core.metrics import ApiMetrics
 from app.db.session import make_engine
+from app.reports.cache import FigureCache
 from app.services.dispatch import CeleryDispatcher
 from app.services.recovery import RecoverySweeper
 
@@ -59,6 +60,7 @@ class AppState:
     database: Database = field(init=False)
     dispatcher: CeleryDispatcher = field(init=False)
     metrics: ApiMetrics = field(init=False)
+    figures: FigureCache = field(init=False, default_factory=FigureCache)
     _stop_sweep: threading.Event | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:

@@ -108,6 +108,16 @@ def list_events(session: Session, job_id: str, *, after: int, limit: int) -> Seq
     ).all()
 
 
+def list_epoch_events(session: Session, job_id: str, limit: int = 2000) -> Sequence[JobEvent]:
+    """The job's epoch events in order (its training curve while it runs)."""
+    return session.scalars(
+        select(JobEvent)
+        .where(JobEvent.job_id == job_id, JobEvent.kind == "epoch")
+        .order_by(JobEvent.seq)
+        .limit(limit)
+    ).all()
+
+
 def list_artifacts(session: Session, job_id: str) -> Sequence[Artifact]:
     """Artifact metadata, without loading the contents."""
     return session.scalars(

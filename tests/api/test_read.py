@@ -59,7 +59,7 @@ def test_list_pages_newest_first_without_gaps_or_repeats(
     succeeded = client.get(JOBS, params={"status": "succeeded"}, headers=alice.headers).json()
     assert [item["id"] for item in succeeded["items"]] == expected[1:]
     assert succeeded["next_cursor"] is None
-    assert succeeded["items"][0]["result"]["naive"]["worst"] == 0.81
+    assert succeeded["items"][0]["result"]["naive_pct"]["worst"] == 81.0
 
     for params, fragment in [
         ({"cursor": "garbage"}, "pass next_cursor from the previous page"),
@@ -106,8 +106,8 @@ def test_a_succeeded_job_serves_its_report_and_artifacts(
     job = make_job(db, alice.id, status="succeeded", artifacts=files)
     summary = client.get(f"{JOBS}/{job.id}", headers=alice.headers).json()
     assert summary["status"] == "succeeded"
-    assert summary["result"]["recovered_fraction"] == job.result["recovered_fraction"]  # type: ignore[index]
-    assert set(summary["result"]["naive"]) == {"mean", "std", "worst", "p5"}
+    assert summary["result"]["recovered_pct"] == round(100 * job.result["recovered_fraction"], 2)  # type: ignore[index]
+    assert set(summary["result"]["naive_pct"]) == {"mean", "std", "worst", "p5"}
 
     report = client.get(f"{JOBS}/{job.id}/result", headers=alice.headers)
     assert report.status_code == 200 and report.json() == job.result

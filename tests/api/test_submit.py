@@ -115,8 +115,10 @@ def test_identical_succeeded_work_is_reused_without_leaking_the_original(
     job = response.json()
     assert job["status"] == "succeeded" and job["reused"] is True
     assert job["id"] != original.id and original.id not in response.text
-    assert job["result"]["float_accuracy"] == original.result["float_accuracy"]
-    assert job["result"]["hardware_aware"]["p5"] == original.result["hardware_aware"]["p5"]
+    assert job["result"]["float_accuracy_pct"] == round(100 * original.result["float_accuracy"], 2)
+    assert job["result"]["hardware_aware_pct"]["p5"] == round(
+        100 * original.result["hardware_aware"]["p5"], 2
+    )
 
     report = client.get(f"{JOBS}/{job['id']}/result", headers=alice.headers).json()
     assert report["profile"]["name"] == "rram-4bit"

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.api.examples import JOB_CREATE_EXAMPLES
 from app.core.config import Settings
-from app.schemas import JOB_CREATE_EXAMPLES
 from hwmodels.cost import budget_for
 from tests.api.conftest import Caller, assert_problem
 from tests.api.factories import study

@@ -37,6 +37,24 @@ def small_spec(preset: str) -> StudySpec:
     )
 
 
+def _check_figure_data(report: RobustnessReport) -> None:
+    """The report page's data agrees with the report's own numbers."""
+    figures = report.figures
+    assert figures is not None
+    confusion = np.asarray(figures.confusion)
+    assert confusion.shape == (10, 10) and confusion.sum() == 4 * 1000  # chips x images
+    # The same chips as the statistics: the diagonal is the mean accuracy.
+    assert np.trace(confusion) / confusion.sum() == pytest.approx(report.hardware_aware.mean)
+    for layer, histogram in zip(report.layers, figures.weights, strict=True):
+        weights = layer.fan_in * layer.fan_out
+        assert sum(histogram.float_counts) == sum(histogram.hardware_aware_counts) == weights
+        assert histogram.unit == "level" and len(histogram.level_positions) == 7  # 2L + 1
+    assert len(figures.device.level_u) == 4  # 2-bit devices
+    assert figures.device.positive[0] < figures.device.positive[-1] == 1.0
+    assert [point.phase for point in figures.training] == ["float"] * 2 + ["hardware_aware"] * 2
+    assert len(report.model_dump_json()) < 40_000
+
+
 def test_a_study_produces_its_report_and_every_artifact(data_dir: Path) -> None:
     events: list[ProgressEvent] = []
     result = run_study(small_spec("rram-2bit"), data_dir=data_dir, on_progress=events.append)
@@ -51,6 +69,7 @@ def test_a_study_produces_its_report_and_every_artifact(data_dir: Path) -> None:
 
     rows = list(csv.DictReader(io.StringIO(result.artifacts["metrics.csv"].decode())))
     assert [r["phase"] for r in rows] == ["float"] * 2 + ["hardware_aware"] * 2
+    _check_figure_data(report)
     assert [r["stage"] for r in rows[2:]] == ["0", "1"]
 
     levels = np.load(io.BytesIO(result.artifacts["device_levels.npz"]), allow_pickle=False)

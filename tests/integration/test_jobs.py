@@ -41,7 +41,7 @@ def test_a_real_study_runs_to_success_with_events_and_artifacts(stack: Stack) ->
     assert done["attempts"] == 1 and done["progress"]["fraction"] == 1.0
     assert done["started_at"] is not None and done["finished_at"] is not None
     # One epoch on 2,000 real images learns the digits far beyond chance (10%).
-    assert done["result"]["float_accuracy"] > 0.5
+    assert done["result"]["float_accuracy_pct"] > 50
 
     events = stack.events(job["id"])
     states = [e["data"]["status"] for e in events if e["kind"] == "state"]

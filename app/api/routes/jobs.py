@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app.api.deps import OwnerDep, SessionDep, StateDep
 from app.api.errors import ApiProblem
+from app.api.examples import JOB_CREATE_EXAMPLES, JOB_QUEUED_EXAMPLE, JOB_SUCCEEDED_EXAMPLE
 from app.api.params import (
     ArtifactNamePath,
     CursorQuery,
@@ -20,7 +21,6 @@ from app.api.params import (
 from app.db import queries
 from app.schemas import (
     API_PREFIX,
-    JOB_CREATE_EXAMPLES,
     ArtifactList,
     ArtifactOut,
     EventOut,
@@ -79,6 +79,7 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
     response_model=JobOut,
     responses={
         200: {"model": JobOut, "description": "Replay: this Idempotency-Key made this job."},
+        202: {"content": {"application/json": {"example": JOB_QUEUED_EXAMPLE}}},
         **_problems(401, 413, 422, 429, 503),
     },
 )
@@ -135,7 +136,14 @@ def list_jobs(
     return JobPage(items=[JobOut.from_job(job) for job in page], next_cursor=next_cursor)
 
 
-@router.get("/{job_id}", response_model=JobOut, responses=_problems(304, 401, 404))
+@router.get(
+    "/{job_id}",
+    response_model=JobOut,
+    responses={
+        200: {"content": {"application/json": {"example": JOB_SUCCEEDED_EXAMPLE}}},
+        **_problems(304, 401, 404),
+    },
+)
 def get_job(
     job_id: JobIdPath,
     session: SessionDep,
