@@ -43,7 +43,7 @@ class LayerMapping(BaseModel):
     arrays: int | None = Field(
         default=None,
         description="Crossbar arrays the layer occupies (profile.array tiles; 1 when the "
-        "array size is unbounded); null in reports of engine < 4.",
+        "array size is unbounded); null in reports made before tiling existed.",
     )
 
 
