@@ -11,12 +11,18 @@ study costs
 (training counts forward, backward and hardware transform as one pass per sample and
 epoch; the Monte Carlo counts one pass per chip and test image). The constant below turns
 passes into seconds; it carries the factors the formula leaves out.
+
+A conv net reuses each weight at every output position, so its "parameters" in the
+formula are its multiply-accumulates per sample (bias additions included, which for an
+MLP is exactly its parameter count), those of conv layers weighted by
+CONV_WORK_FACTOR.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwmodels.architectures import Conv2dLayer
 from hwmodels.specs import StudySpec
 
 PASSES_PER_SECOND = 2_000_000_000
@@ -26,6 +32,20 @@ training with noise injection, about three forward passes' worth of arithmetic p
 sample plus the hardware transform per batch), with a margin for a machine shared with
 other work. A study estimated at N passes should therefore finish within
 N / PASSES_PER_SECOND seconds; a time limit of T seconds allows T * PASSES_PER_SECOND."""
+
+CONV_WORK_FACTOR = 10
+"""A conv layer's multiply-accumulate costs this many GEMM ones on a CPU: with few
+channels the convolutions (and their backward passes, pooling and patch copies) run far
+below the matrix-multiply rate that PASSES_PER_SECOND stands for. Measured with
+bench/bench_cnn.py (README), rounded up."""
+
+
+def work_per_sample(spec: StudySpec) -> int:
+    """Passes per sample: parameters of an MLP; weighted multiply-accumulates of a conv net."""
+    return sum(
+        shape.work * (CONV_WORK_FACTOR if isinstance(shape.spec, Conv2dLayer) else 1)
+        for shape in spec.network.shapes(spec.dataset)
+    )
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,7 @@ class StudyCost:
     """The estimate of one study, by part."""
 
     parts: tuple[CostPart, ...]
+    mlp: bool = True
 
     @property
     def total(self) -> int:
@@ -57,10 +78,14 @@ class StudyCost:
 
 def estimate_cost(spec: StudySpec) -> StudyCost:
     """The cost of a study in parameter-sample passes (see the module docstring)."""
-    parameters = spec.network.parameter_count(spec.dataset)
+    parameters = work_per_sample(spec)
     train, test = spec.samples("train"), spec.samples("test")
     training, chips = spec.training, spec.evaluation.chips
-    size = f"{parameters:,} parameters"
+    size = (
+        f"{parameters:,} parameters"
+        if spec.network.is_mlp
+        else f"{parameters:,} weighted multiply-accumulates per sample"
+    )
     return StudyCost(
         parts=(
             CostPart(
@@ -81,7 +106,8 @@ def estimate_cost(spec: StudySpec) -> StudyCost:
                 f"{chips} chips x {test:,} test samples x {size}",
                 ("evaluation.chips", "evaluation.test_samples"),
             ),
-        )
+        ),
+        mlp=spec.network.is_mlp,
     )
 
 
@@ -95,7 +121,8 @@ def over_budget(cost: StudyCost, budget: int) -> str | None:
     if cost.total <= budget:
         return None
     part = cost.largest
-    lower = f"lower {part.knobs[0]} or {part.knobs[1]}, or use narrower network.hidden layers"
+    smaller = "narrower network.hidden layers" if cost.mlp else "fewer network channels"
+    lower = f"lower {part.knobs[0]} or {part.knobs[1]}, or use {smaller}"
     return (
         f"this study would take about {_duration(cost.total)} of work ({cost.total:.2g} "
         f"parameter-sample passes), over this server's budget of {_duration(budget)} "
@@ -110,10 +137,12 @@ def _duration(passes: int) -> str:
 
 
 __all__ = [
+    "CONV_WORK_FACTOR",
     "PASSES_PER_SECOND",
     "CostPart",
     "StudyCost",
     "budget_for",
     "estimate_cost",
     "over_budget",
+    "work_per_sample",
 ]

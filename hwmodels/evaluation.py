@@ -25,10 +25,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hwmodels.chip_forward import forward_chips, needs_layer_walk
 from hwmodels.chips import NormalPool, chip_generator, chip_pairs, varies_per_chip
 from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
 from hwmodels.memory import keep_freed_memory
-from hwmodels.network import HardwareMLP
+from hwmodels.network import HardwareNet
 from hwmodels.progress import CancelCheck, JobCancelled, never_cancel
 from hwmodels.report import ChipStatistics
 from hwmodels.surrogates import HARD, Uniform, quantize_hard_
@@ -82,7 +83,7 @@ class _Layer:
     weight: Tensor | None  # shared W_eff when chips do not differ
 
 
-def chip_weights(net: HardwareMLP, chip: int, seed: int) -> list[Tensor]:
+def chip_weights(net: HardwareNet, chip: int, seed: int) -> list[Tensor]:
     """W_eff of every layer of one simulated chip (for inspection and tests)."""
     layers = _plan(net, varies_per_chip(net.profile.noise))
     return [_chip_weight(net, layer, index, chip, seed) for index, layer in enumerate(layers)]
@@ -90,7 +91,7 @@ def chip_weights(net: HardwareMLP, chip: int, seed: int) -> list[Tensor]:
 
 @torch.no_grad()
 def chip_accuracies(
-    net: HardwareMLP,
+    net: HardwareNet,
     images: Tensor,
     labels: Tensor,
     *,
@@ -123,8 +124,10 @@ def chip_accuracies(
             on_chips(chips)
         return [value] * chips
     layers = _plan(net, per_chip)
+    walk = needs_layer_walk(net)  # conv layers or tiled ADCs: chip_forward.py
+    forward = forward_chips if walk else _forward
     active = (images != 0).any(dim=0)
-    columns = None if bool(active.all()) else active.nonzero().squeeze(1)
+    columns = None if walk or bool(active.all()) else active.nonzero().squeeze(1)
     chunk = _chip_chunk(net, chips, memory_mb, per_chip)
     batch = _image_chunk(net, chunk, memory_mb)
     pool = NormalPool(torch.Generator().manual_seed(seed + 7_919)) if noise.read > 0 else None
@@ -149,7 +152,7 @@ def chip_accuracies(
             x = images[start : start + batch]
             if columns is not None:
                 x = x.index_select(1, columns)
-            logits = _forward(net, layers, weights, x, count, compute_dtype, pool)
+            logits = forward(net, layers, weights, x, count, compute_dtype, pool)
             predicted = logits.argmax(dim=-1)
             hits = predicted == labels[start : start + batch]
             if confusion is not None:
@@ -185,7 +188,7 @@ def _add_confusion(confusion: Tensor, labels: Tensor, predicted: Tensor, copies:
     confusion += counts * copies
 
 
-def _plan(net: HardwareMLP, per_chip: bool) -> list[_Layer]:
+def _plan(net: HardwareNet, per_chip: bool) -> list[_Layer]:
     plans = []
     for module in net.hardware_layers():
         weight = module.weight.detach()
@@ -204,7 +207,7 @@ def _plan(net: HardwareMLP, per_chip: bool) -> list[_Layer]:
 
 
 def _chip_weights(
-    net: HardwareMLP, layer: _Layer, index: int, first: int, count: int, seed: int
+    net: HardwareNet, layer: _Layer, index: int, first: int, count: int, seed: int
 ) -> list[Tensor]:
     """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
 
@@ -220,7 +223,7 @@ def _chip_weights(
         return list(pool.map(lambda chip: _chip_weight(net, layer, index, chip, seed), chips))
 
 
-def _chip_weight(net: HardwareMLP, layer: _Layer, index: int, chip: int, seed: int) -> Tensor:
+def _chip_weight(net: HardwareNet, layer: _Layer, index: int, chip: int, seed: int) -> Tensor:
     if layer.nominal is None:
         assert layer.weight is not None
         return layer.weight
@@ -231,7 +234,7 @@ def _chip_weight(net: HardwareMLP, layer: _Layer, index: int, chip: int, seed: i
 
 
 def _forward(
-    net: HardwareMLP,
+    net: HardwareNet,
     layers: list[_Layer],
     weights: list[Tensor],
     x: Tensor,
@@ -312,7 +315,7 @@ def _activate_(y: Tensor, neuron: QuantizedActivation) -> None:
             y.relu_()
 
 
-def _chip_chunk(net: HardwareMLP, chips: int, memory_mb: int, per_chip: bool) -> int:
+def _chip_chunk(net: HardwareNet, chips: int, memory_mb: int, per_chip: bool) -> int:
     """Chips per chunk: within half the memory budget, at most MAX_CHIP_CHUNK, balanced."""
     largest = MAX_CHIP_CHUNK
     if per_chip:
@@ -322,7 +325,7 @@ def _chip_chunk(net: HardwareMLP, chips: int, memory_mb: int, per_chip: bool) ->
     return -(-chips // chunks)
 
 
-def _image_chunk(net: HardwareMLP, chips: int, memory_mb: int) -> int:
+def _image_chunk(net: HardwareNet, chips: int, memory_mb: int) -> int:
     """Images per chunk: within the memory budget, and no activation tensor above
     MAX_TENSOR_BYTES, so that the allocator reuses freed blocks instead of mapping fresh
     pages for every tensor (page faults cost more than the arithmetic here)."""

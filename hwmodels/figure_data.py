@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from hwmodels.mapping import WeightMapper
-from hwmodels.network import HardwareMLP
+from hwmodels.network import HardwareNet
 from hwmodels.report import DeviceCurves, EpochPoint, ReportFigures, WeightHistogram
 from hwmodels.training import EpochRecord
 
@@ -25,7 +25,7 @@ ANALOG_BINS = 80
 
 
 def report_figures(
-    naive: HardwareMLP, aware: HardwareMLP, confusion: Tensor, records: list[EpochRecord]
+    naive: HardwareNet, aware: HardwareNet, confusion: Tensor, records: list[EpochRecord]
 ) -> ReportFigures:
     """All figure data of one study (``naive`` holds the float weights as programmed)."""
     mapper = aware.mapper

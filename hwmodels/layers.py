@@ -46,6 +46,7 @@ from hwmodels.device import DevicePair
 from hwmodels.mapping import WeightMapper, add_scale_gradient
 from hwmodels.profile import ActivationConfig, HardwareProfile, NoiseConfig
 from hwmodels.surrogates import FLOAT, HARD, Mode, PairTable, SmoothTable, Uniform, quantize
+from hwmodels.tiling import TileGrid, tiled_linear
 
 CLIP_SIGMAS = 6.0
 """Training skips the clipping of noisy conductances at 0 when Gmin is this many noise
@@ -275,6 +276,8 @@ class HardwareLinear(nn.Module):
         self.output_bits = profile.converters.output_bits
         self.output_percentile = profile.activations.clip_percentile
         self.read_factor = read_noise_factor(mapper, profile.noise)
+        self.grid = TileGrid.for_layer(profile.array, in_features, out_features)
+        """How the weight matrix is cut into crossbar arrays (tiling.py)."""
         self.register_buffer("input_range", torch.tensor(math.nan))
         self.register_buffer("output_range", torch.tensor(math.nan))
         self.mode: Mode = HARD
@@ -371,6 +374,8 @@ class HardwareLinear(nn.Module):
         if dac is not None:
             x = quantize(x, dac, self.mode)
         weight = self.effective_weight()
+        if self.grid.splits_sums(self.output_bits):
+            return tiled_linear(self, x, weight)
         y = F.linear(x, weight, self.bias) if self.output_bits is None else F.linear(x, weight)
         if self.noise is not None and self.read_factor > 0.0:
             y = y + self._read_noise(x, y.shape)

@@ -1,19 +1,24 @@
-"""The MLP in its two forms, float and hardware-aware, and the conversions between them.
+"""The network in its two forms, float and hardware-aware, and the conversions between them.
 
-Both forms share parameter names (``layers.<i>.weight`` / ``.bias``), so a warm start is
-a copy of the float state dict; the hardware form adds calibrated ranges as buffers.
+An MLP (the `hidden` shorthand, or any layer list of flatten and linear layers) runs as
+FloatMLP / HardwareMLP, whose Monte Carlo evaluation has a fast path of its own; any
+other layer list (conv nets) as FloatCNN / HardwareCNN (cnn.py). Both forms share
+parameter names (``layers.<i>.weight`` / ``.bias``), so a warm start is a copy of the
+float state dict; the hardware form adds calibrated ranges as buffers.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import torch
 from torch import Tensor, nn
 
-from hwmodels.datasets.catalog import DATASETS
+from hwmodels.architectures import LayerShape
+from hwmodels.cnn import FloatCNN, HardwareCNN
+from hwmodels.datasets.catalog import DATASETS, DatasetName
 from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
 from hwmodels.mapping import WeightMapper
 from hwmodels.profile import HardwareProfile
@@ -28,13 +33,18 @@ class NetworkTooLargeError(ValueError):
 
 
 def layer_sizes(spec: NetworkSpec, dataset: str) -> list[int]:
-    """[inputs, hidden..., classes] for a dataset, checked against the parameter budget."""
+    """[inputs, layer outputs..., classes] for a dataset (an MLP's widths), checked
+    against the parameter budget."""
+    sizes = spec.layer_sizes(_known(dataset))
+    if spec.is_mlp:
+        check_size(sizes)
+    return sizes
+
+
+def _known(dataset: str) -> DatasetName:
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
-    info = DATASETS[dataset]
-    sizes = [info.input_size, *spec.hidden, info.num_classes]
-    check_size(sizes)
-    return sizes
+    return dataset  # type: ignore[return-value]
 
 
 def check_size(sizes: Sequence[int]) -> None:
@@ -121,26 +131,51 @@ class HardwareMLP(nn.Module):
         return [neuron for neuron in self.activations if isinstance(neuron, QuantizedActivation)]
 
 
-def build_float(spec: NetworkSpec, dataset: str, profile: HardwareProfile, seed: int) -> FloatMLP:
-    """A freshly initialised float MLP for a dataset, with the profile's activation function."""
-    return FloatMLP(layer_sizes(spec, dataset), profile.activations.function).initialise(seed)
+FloatNet: TypeAlias = FloatMLP | FloatCNN
+HardwareNet: TypeAlias = HardwareMLP | HardwareCNN
 
 
-def build_hardware(spec: NetworkSpec, dataset: str, profile: HardwareProfile) -> HardwareMLP:
+def build_float(spec: NetworkSpec, dataset: str, profile: HardwareProfile, seed: int) -> FloatNet:
+    """A freshly initialised float net for a dataset, with the profile's activation function."""
+    function = profile.activations.function
+    if spec.is_mlp:
+        return FloatMLP(layer_sizes(spec, dataset), function).initialise(seed)
+    return FloatCNN(_shapes(spec, dataset), function).initialise(seed)
+
+
+def _shapes(spec: NetworkSpec, dataset: str) -> list[LayerShape]:
+    shapes = spec.shapes(_known(dataset))
+    count = sum(shape.parameters for shape in shapes)
+    if count > MAX_PARAMETERS:
+        raise NetworkTooLargeError(
+            f"network has {count:,} parameters; the limit is {MAX_PARAMETERS:,}: "
+            "use fewer or narrower layers"
+        )
+    return shapes
+
+
+def build_hardware(spec: NetworkSpec, dataset: str, profile: HardwareProfile) -> HardwareNet:
     """The hardware-aware MLP of a study (device curves, level tables, mapping), untrained.
 
     Building it runs every check the engine makes of the profile, so a study builds it
     before training anything (load_float_weights fills it in afterwards).
     """
-    return HardwareMLP(layer_sizes(spec, dataset), profile)
+    if spec.is_mlp:
+        return HardwareMLP(layer_sizes(spec, dataset), profile)
+    return HardwareCNN(_shapes(spec, dataset), profile)
 
 
-def to_hardware(net: FloatMLP, profile: HardwareProfile) -> HardwareMLP:
+def to_hardware(net: FloatNet, profile: HardwareProfile) -> HardwareNet:
     """A hardware-aware copy of a float net (weights copied; ranges still uncalibrated)."""
-    return load_float_weights(HardwareMLP(net.sizes, profile), net)
+    hardware: HardwareNet = (
+        HardwareMLP(net.sizes, profile)
+        if isinstance(net, FloatMLP)
+        else HardwareCNN(net.shapes, profile)
+    )
+    return load_float_weights(hardware, net)
 
 
-def load_float_weights(hardware: HardwareMLP, net: FloatMLP) -> HardwareMLP:
+def load_float_weights(hardware: HardwareNet, net: FloatNet) -> HardwareNet:
     """Copy a float net's weights into a hardware net of the same shape; returns it."""
     profile = hardware.profile
     if net.activation != profile.activations.function:
@@ -148,7 +183,9 @@ def load_float_weights(hardware: HardwareMLP, net: FloatMLP) -> HardwareMLP:
             f"the float net uses {net.activation} but the profile's neurons are "
             f"{profile.activations.function}: train the float net with the profile's function"
         )
-    if net.sizes != hardware.sizes:
+    if net.sizes != hardware.sizes or isinstance(net, FloatMLP) != isinstance(
+        hardware, HardwareMLP
+    ):
         raise ValueError(f"float net {net.sizes} and hardware net {hardware.sizes} differ")
     result = hardware.load_state_dict(net.state_dict(), strict=False)
     not_copied = [key for key in result.missing_keys if key.endswith((".weight", ".bias"))]
@@ -159,23 +196,32 @@ def load_float_weights(hardware: HardwareMLP, net: FloatMLP) -> HardwareMLP:
     return hardware
 
 
-def to_float(net: HardwareMLP) -> FloatMLP:
+def to_float(net: HardwareNet) -> FloatNet:
     """The float net with the hardware net's weights (what a float deployment would run)."""
-    result = FloatMLP(net.sizes, net.profile.activations.function)
+    function = net.profile.activations.function
+    result: FloatNet = (
+        FloatMLP(net.sizes, function)
+        if isinstance(net, HardwareMLP)
+        else FloatCNN(net.shapes, function)
+    )
     weights = {k: v for k, v in net.state_dict().items() if k.endswith((".weight", ".bias"))}
     result.load_state_dict(weights)
     return result
 
 
-def copy_hardware(net: HardwareMLP) -> HardwareMLP:
+def copy_hardware(net: HardwareNet) -> HardwareNet:
     """An independent copy (weights and calibrated ranges)."""
-    clone = HardwareMLP(net.sizes, net.profile)
+    clone: HardwareNet = (
+        HardwareMLP(net.sizes, net.profile)
+        if isinstance(net, HardwareMLP)
+        else HardwareCNN(net.shapes, net.profile)
+    )
     clone.load_state_dict(net.state_dict())
     return clone
 
 
 @torch.no_grad()
-def calibrate(net: HardwareMLP, images: Tensor, samples: int = 10_000) -> None:
+def calibrate(net: HardwareNet, images: Tensor, samples: int = 10_000) -> None:
     """Set every range the hardware needs (a_max, DAC, ADC) from training images.
 
     One hard forward pass over the first ``samples`` images, without noise, in which each
@@ -197,8 +243,12 @@ def calibrate(net: HardwareMLP, images: Tensor, samples: int = 10_000) -> None:
 
 
 __all__ = [
+    "FloatCNN",
     "FloatMLP",
+    "FloatNet",
+    "HardwareCNN",
     "HardwareMLP",
+    "HardwareNet",
     "NetworkTooLargeError",
     "build_float",
     "build_hardware",

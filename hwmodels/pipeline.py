@@ -29,7 +29,7 @@ from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
 from hwmodels.figure_data import report_figures
 from hwmodels.network import (
-    HardwareMLP,
+    HardwareNet,
     build_float,
     build_hardware,
     calibrate,
@@ -207,7 +207,7 @@ def _cancel_check(should_cancel: CancelCheck) -> None:
 
 
 def _chips(
-    net: HardwareMLP,
+    net: HardwareNet,
     images: torch.Tensor,
     labels: torch.Tensor,
     spec: StudySpec,
@@ -238,7 +238,7 @@ def _chips(
 
 def _report(
     spec: StudySpec,
-    net: HardwareMLP,
+    net: HardwareNet,
     float_accuracy: float,
     naive: ChipStatistics,
     hardware_aware: ChipStatistics,
@@ -247,7 +247,9 @@ def _report(
     naive_drop = 100.0 * (float_accuracy - naive.mean)
     aware_drop = 100.0 * (float_accuracy - hardware_aware.mean)
     layers = [
-        net.mapper.layer_statistics(f"layer{index + 1}", layer.weight.detach())
+        net.mapper.layer_statistics(f"layer{index + 1}", layer.weight.detach()).model_copy(
+            update={"arrays": layer.grid.arrays}
+        )
         for index, layer in enumerate(net.hardware_layers())
     ]
     return RobustnessReport(
@@ -278,7 +280,7 @@ def _state_bytes(net: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def device_levels(net: HardwareMLP) -> bytes:
+def device_levels(net: HardwareNet) -> bytes:
     """The programmed chip as an .npz: per layer the device levels, scale, bias,
     conductance tables and activation range, plus the profile as JSON.
 

@@ -131,6 +131,18 @@ class NoiseConfig(StrictModel):
     )
 
 
+class ArrayConfig(StrictModel):
+    """The size of one crossbar array; a larger layer is split into tiles (tiling.py).
+
+    A cell holds one weight (its device pair, or device and reference), as in arrays whose
+    unit cell stores a signed weight. Each tile's column sums pass the ADC (when
+    ``converters.output_bits`` is set) before the tiles' partial sums are added digitally.
+    """
+
+    rows: int = Field(ge=1, le=65536, description="Inputs (word lines) per array.")
+    columns: int = Field(ge=1, le=65536, description="Weight columns (bit lines) per array.")
+
+
 class HardwareProfile(StrictModel):
     """A complete description of the target hardware for one network."""
 
@@ -144,6 +156,13 @@ class HardwareProfile(StrictModel):
     activations: ActivationConfig = ActivationConfig()
     converters: ConverterConfig = ConverterConfig()
     noise: NoiseConfig = NoiseConfig()
+    array: ArrayConfig | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description='Crossbar array size, e.g. {"rows": 256, "columns": 256}; null = '
+        "unbounded (one array per layer). Left out of a dump when null, so stored "
+        "profiles dump (and hash) as before.",
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> HardwareProfile:
@@ -312,6 +331,7 @@ __all__ = [
     "MAX_CLIP",
     "PRESETS",
     "ActivationConfig",
+    "ArrayConfig",
     "ConductanceConfig",
     "ConverterConfig",
     "HardwareProfile",

@@ -40,6 +40,11 @@ class LayerMapping(BaseModel):
     clipped_fraction: float = Field(description="Weights with |w| > s, stored at the top level.")
     mean_abs_error: float = Field(description="Mean |w - w_eff| relative to s.")
     level_histogram: list[int] = Field(description="Devices programmed at each level.")
+    arrays: int | None = Field(
+        default=None,
+        description="Crossbar arrays the layer occupies (profile.array tiles; 1 when the "
+        "array size is unbounded); null in reports made before tiling existed.",
+    )
 
 
 class DeviceCurves(BaseModel):

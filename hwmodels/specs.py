@@ -6,15 +6,27 @@ and the workers. Limits live here so that every entry point enforces the same on
 
 from __future__ import annotations
 
-import itertools
+import math
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
 
+from hwmodels.architectures import (
+    ARCHITECTURES,
+    ArchitectureName,
+    LayerShape,
+    LayerSpec,
+    is_mlp,
+    mlp_layers,
+    plan_layers,
+)
 from hwmodels.datasets.catalog import DATASETS, DatasetName, Split
 from hwmodels.profile import HardwareProfile, StrictModel
 
 MAX_PARAMETERS = 5_000_000
+MAX_WORK_PER_SAMPLE = 200_000_000
+"""Multiply-accumulates per sample: a conv net's cost grows with its maps, not its
+parameters, so a few parameters can still mean hours of work per epoch."""
 MAX_HIDDEN_LAYERS = 8
 MAX_EPOCHS = 100
 MAX_CHIPS = 1000
@@ -26,27 +38,83 @@ MIN_SAMPLES = 100
 
 
 class NetworkSpec(StrictModel):
-    """A multi-layer perceptron; input size and class count come from the dataset."""
+    """The network: the `hidden` MLP shorthand, a list of layers, or a named architecture.
+
+    Input shape and class count come from the dataset. A dump holds only the form that
+    was given (``_dump``), so an MLP spec dumps (and hashes) as before layers existed.
+    """
 
     hidden: list[int] = Field(
         default=[256, 128],
         max_length=MAX_HIDDEN_LAYERS,
-        description="Hidden layer widths, input to output.",
+        description="Hidden layer widths, input to output (an MLP).",
+    )
+    layers: list[LayerSpec] | None = Field(
+        default=None,
+        description="The network as layers (conv2d, maxpool, avgpool, flatten, linear), "
+        "input to output; the last one is linear with the class count (features null).",
+    )
+    architecture: ArchitectureName | None = Field(
+        default=None,
+        description="A named network: lenet5 (LeNet-5 for 28 x 28 images) or mlp-256-128.",
     )
 
     @model_validator(mode="after")
-    def _positive_widths(self) -> NetworkSpec:
+    def _one_form(self) -> NetworkSpec:
+        given = self.model_fields_set
+        forms = [name for name in ("hidden", "layers", "architecture") if name in given]
+        if len([name for name in forms if getattr(self, name) is not None]) > 1:
+            raise ValueError(
+                f"give one of network.hidden, network.layers or network.architecture, not "
+                f"{' and '.join(forms)}"
+            )
         if any(width < 1 or width > 8192 for width in self.hidden):
             raise ValueError("every hidden width must be between 1 and 8192")
         return self
 
-    def layer_sizes(self, dataset: DatasetName) -> list[int]:
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """Only the given form. (No return annotation: pydantic would take it for the
+        serialized schema and publish a bare object in the API's documentation.)"""
+        data = handler(self)
+        for name in ("layers", "architecture"):
+            if data.get(name, 0) is None:
+                del data[name]
+        if "layers" in data or "architecture" in data:
+            data.pop("hidden", None)
+        return data
+
+    def layer_list(self) -> list[LayerSpec]:
+        """The network as layers, whichever form it was given in."""
+        if self.architecture is not None:
+            return list(ARCHITECTURES[self.architecture])
+        if self.layers is not None:
+            return list(self.layers)
+        return mlp_layers(self.hidden)
+
+    @property
+    def is_mlp(self) -> bool:
+        """True when the engine runs the network as its MLP (flatten + linear layers)."""
+        return is_mlp(self.layer_list())
+
+    def shapes(self, dataset: DatasetName) -> list[LayerShape]:
+        """Every layer with its shapes for this dataset; ValueError if they do not fit."""
         info = DATASETS[dataset]
-        return [info.input_size, *self.hidden, info.num_classes]
+        side = math.isqrt(info.input_size)
+        return plan_layers(self.layer_list(), (1, side, side), info.num_classes)
+
+    def layer_sizes(self, dataset: DatasetName) -> list[int]:
+        """[inputs, outputs of every conv2d / linear layer (flattened)]."""
+        sizes = [DATASETS[dataset].input_size]
+        return sizes + [math.prod(s.output_shape) for s in self.shapes(dataset) if s.crossbar]
 
     def parameter_count(self, dataset: DatasetName) -> int:
-        sizes = self.layer_sizes(dataset)
-        return sum(fan_in * fan_out + fan_out for fan_in, fan_out in itertools.pairwise(sizes))
+        return sum(shape.parameters for shape in self.shapes(dataset))
+
+    def work_per_sample(self, dataset: DatasetName) -> int:
+        """Multiply-accumulates per sample, bias additions included (an MLP: its
+        parameter count)."""
+        return sum(shape.work for shape in self.shapes(dataset))
 
 
 class TrainingSettings(StrictModel):
@@ -114,11 +182,19 @@ class StudySpec(StrictModel):
 
     @model_validator(mode="after")
     def _within_budget(self) -> StudySpec:
+        self.network.shapes(self.dataset)  # raises, naming the layer, if shapes do not fit
         count = self.network.parameter_count(self.dataset)
         if count > MAX_PARAMETERS:
             raise ValueError(
                 f"network has {count:,} parameters on {self.dataset}; the limit is "
-                f"{MAX_PARAMETERS:,}: use fewer or narrower hidden layers"
+                f"{MAX_PARAMETERS:,}: use fewer or narrower layers"
+            )
+        work = self.network.work_per_sample(self.dataset)
+        if work > MAX_WORK_PER_SAMPLE:
+            raise ValueError(
+                f"network needs {work:,} multiply-accumulates per sample on {self.dataset}; "
+                f"the limit is {MAX_WORK_PER_SAMPLE:,}: use fewer channels, a larger stride "
+                "or pooling earlier"
             )
         return self
 
@@ -149,6 +225,7 @@ __all__ = [
     "MAX_CHIPS",
     "MAX_EPOCHS",
     "MAX_PARAMETERS",
+    "MAX_WORK_PER_SAMPLE",
     "MIN_BATCH_SIZE",
     "MIN_SAMPLES",
     "EvaluationSettings",

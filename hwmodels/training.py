@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from hwmodels.chips import varies_per_chip
 from hwmodels.layers import InjectedNoise, set_mode
 from hwmodels.memory import keep_freed_memory
-from hwmodels.network import HardwareMLP
+from hwmodels.network import HardwareNet
 from hwmodels.profile import NoiseConfig
 from hwmodels.progress import (
     CancelCheck,
@@ -235,7 +235,7 @@ def has_noise(noise: NoiseConfig) -> bool:
 
 
 def train_hardware_aware(
-    net: HardwareMLP,
+    net: HardwareNet,
     images: Tensor,
     labels: Tensor,
     settings: TrainingSettings,
@@ -328,7 +328,7 @@ def _record(stage: Stage, epoch: int, running: _Running) -> EpochRecord:
     )
 
 
-def _attach_noise(net: HardwareMLP, noise: InjectedNoise | None) -> None:
+def _attach_noise(net: HardwareNet, noise: InjectedNoise | None) -> None:
     for layer in net.hardware_layers():
         layer.noise = noise
 

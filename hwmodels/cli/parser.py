@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hwmodels.architectures import ARCHITECTURES
 from hwmodels.cli.commands import EXIT_USAGE, run_profiles, run_train
 from hwmodels.datasets.catalog import DATASETS
 from hwmodels.specs import EvaluationSettings, TrainingSettings
@@ -74,6 +75,11 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, local: bool) -> None
         nargs="+",
         metavar="WIDTH",
         help="hidden layer widths, e.g. --hidden 256 128 (default: 256 128)",
+    )
+    data.add_argument(
+        "--architecture",
+        choices=sorted(ARCHITECTURES),
+        help="a named network instead of --hidden, e.g. lenet5 (a conv net)",
     )
     if local:
         data.add_argument(

@@ -18,6 +18,7 @@ from hwmodels.specs import StudySpec, TrainingSettings
 OPTION_NAMES = {
     "network": "--hidden",
     "network.hidden": "--hidden",
+    "network.architecture": "--architecture",
     "training.epochs": "--epochs",
     "training.hw_epochs": "--hw-epochs",
     "training.stages": "--stages",
@@ -44,8 +45,13 @@ def study_fields(args: argparse.Namespace) -> dict[str, Any]:
     study: dict[str, Any] = {}
     if args.dataset is not None:
         study["dataset"] = args.dataset
+    network: dict[str, Any] = {}
     if args.hidden is not None:
-        study["network"] = {"hidden": args.hidden}
+        network["hidden"] = args.hidden
+    if getattr(args, "architecture", None) is not None:
+        network["architecture"] = args.architecture
+    if network:
+        study["network"] = network
     training = {
         key: getattr(args, key)
         for key in TrainingSettings.model_fields
