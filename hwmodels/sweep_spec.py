@@ -90,10 +90,13 @@ class SweepPoint(BaseModel):
 class PointValueError(ValueError):
     """A value the profile refuses; ``axis`` and ``position`` say which one."""
 
-    def __init__(self, axis: int, position: int, message: str) -> None:
+    def __init__(
+        self, axis: int, position: int, message: str, errors: list[Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.axis = axis
         self.position = position
+        self.errors = errors or []  # pydantic's error entries, for a caller to reword
 
 
 def build_points(base: HardwareProfile, axes: list[tuple[str, list[float]]]) -> list[SweepPoint]:
@@ -106,14 +109,16 @@ def build_points(base: HardwareProfile, axes: list[tuple[str, list[float]]]) -> 
             try:
                 _with_values(base, {parameter: value})
             except ValueError as exc:
-                raise PointValueError(axis, position, _first_message(exc)) from None
+                raise PointValueError(axis, position, _first_message(exc), _errors(exc)) from None
     points = []
     for index, combination in enumerate(itertools.product(*(values for _, values in axes))):
         chosen = {parameter: value for (parameter, _), value in zip(axes, combination, strict=True)}
         try:
             profile = _with_values(base, chosen)
         except ValueError as exc:  # valid alone, invalid together (e.g. stuck fractions)
-            raise PointValueError(0, index, _first_message(exc)) from None
+            raise PointValueError(0, index, _first_message(exc), _errors(exc)) from None
+        label = ", ".join(f"{name}={value:g}" for name, value in chosen.items())
+        profile = profile.model_copy(update={"name": f"{base.name} {label}"[:64]})
         points.append(SweepPoint(index=index, values=chosen, profile=profile))
     return points
 
@@ -124,6 +129,11 @@ def _with_values(base: HardwareProfile, chosen: dict[str, int | float]) -> Hardw
         group, name = PARAMETERS[parameter].path
         overrides.setdefault(group, {})[name] = value
     return base.with_overrides(overrides)
+
+
+def _errors(exc: ValueError) -> list[Any]:
+    errors = getattr(exc, "errors", None)
+    return list(errors()) if callable(errors) else []
 
 
 def _first_message(exc: ValueError) -> str:

@@ -24,7 +24,7 @@ from app.sweep_schemas import (
     SweepProgress,
 )
 from hwmodels.specs import StudySpec
-from hwmodels.sweep_spec import PARAMETERS
+from hwmodels.sweep_spec import PARAMETERS, ParameterInfo
 
 WITHIN_PP = 1.0
 """The robustness figures' tolerance: within 1 percentage point of float."""
@@ -187,7 +187,7 @@ def robustness(axes: list[dict[str, Any]], points: Sequence[CurvePoint]) -> list
                 whole_range=held == len(walk),
                 points_within=sum(within),
                 points_measured=len(walk),
-                statement=_statement(words, info.label, walk, held, parameter),
+                statement=_statement(words, info, walk, held, parameter),
             )
         )
     return figures
@@ -200,8 +200,10 @@ def _within(point: CurvePoint, model: str) -> bool:
 
 
 def _statement(
-    words: str, label: str, walk: Sequence[CurvePoint], held: int, parameter: str
+    words: str, info: ParameterInfo, walk: Sequence[CurvePoint], held: int, parameter: str
 ) -> str:
+    label = info.label
+    reach = "down to" if info.harsher == "lower" else "up to"
     mildest = _number(walk[0].values[parameter])
     if held == 0:
         return (
@@ -212,12 +214,12 @@ def _statement(
     if held == len(walk):
         return (
             f"The {words} model stays within {WITHIN_PP:g} pp of float over the whole range, "
-            f"up to {label} = {reached}."
+            f"{reach} {label} = {reached}."
         )
     broke = _number(walk[held].values[parameter])
     return (
-        f"The {words} model stays within {WITHIN_PP:g} pp of float up to {label} = {reached}, "
-        f"and falls further behind at {broke}."
+        f"The {words} model stays within {WITHIN_PP:g} pp of float {reach} {label} = {reached}, "
+        f"and is more than {WITHIN_PP:g} pp below it at {broke}."
     )
 
 

@@ -28,10 +28,11 @@ from app.schemas import API_PREFIX
 from app.services import jobs as job_service
 from app.services.dispatch import Dispatcher
 from app.services.errors import InvalidRequest, NotFound, StateConflict
-from app.services.messages import issue
+from app.services.messages import describe_errors, issue
 from app.services.sweep_curve import sweep_status
 from app.sweep_schemas import SweepCreate
 from hwmodels.cost import CostPart, StudyCost, estimate_cost, over_budget
+from hwmodels.profile import HardwareProfile
 from hwmodels.specs import StudySpec
 from hwmodels.sweep_spec import MAX_POINTS, PARAMETERS, PointValueError, SweepPoint, build_points
 
@@ -53,7 +54,9 @@ def build_sweep(request: SweepCreate, max_cost: int | None) -> tuple[StudySpec, 
         points = build_points(spec.profile, axes)
     except PointValueError as exc:
         loc: list[str | int] = ["body", "axes", exc.axis, "values", exc.position]
-        message = f"axes[{exc.axis}].values[{exc.position}]: {exc}"
+        described = describe_errors(exc.errors, HardwareProfile)
+        reason = described[0]["message"] if described else str(exc)
+        message = f"axes[{exc.axis}].values[{exc.position}] makes an invalid profile: {reason}"
         raise _invalid(loc, message, "invalid_point") from None
     if max_cost is not None:
         _check_sweep_cost(request.mode, spec, points, max_cost)

@@ -212,6 +212,9 @@ def test_curve_robustness_and_csv_are_read_from_the_jobs_results(
     page = client.get(view["links"]["report"], headers=alice.headers)
     assert page.status_code == 200 and "data:image/svg+xml;base64," in page.text
     assert figures["hardware_aware"]["statement"] in page.text
+    dashboard = client.get("/", headers=alice.headers).text
+    assert f'data-sweep="{sweep["id"]}"' in dashboard
+    assert figures["hardware_aware"]["statement"] in dashboard
 
 
 def test_sweeps_are_listed_newest_first_a_page_at_a_time(client: TestClient, alice: Caller) -> None:
