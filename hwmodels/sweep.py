@@ -90,6 +90,7 @@ def run_evaluation_sweep(
     trained.load_state_dict(_state(base.artifacts["hw_weights.pt"]))
     aware_weights = to_float(trained)
 
+    scorer = _Scorer(spec, test.images, test.labels, on_progress, should_cancel, len(points))
     results = []
     span = (1.0 - base_share) / max(len(points), 1)
     for number, point in enumerate(points):
@@ -98,32 +99,9 @@ def run_evaluation_sweep(
         load_float_weights(naive_net, float_net)
         calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
         aware_net = load_float_weights(copy_hardware(naive_net), aware_weights)
-        naive = _score(
-            naive_net,
-            test.images,
-            test.labels,
-            spec,
-            on_progress,
-            should_cancel,
-            "naive_evaluation",
-            start,
-            span / 2,
-            point,
-            len(points),
-        )
-        aware = _score(
-            aware_net,
-            test.images,
-            test.labels,
-            spec,
-            on_progress,
-            should_cancel,
-            "hardware_aware_evaluation",
-            start + span / 2,
-            span / 2,
-            point,
-            len(points),
-        )
+        half = span / 2
+        naive = scorer.score(naive_net, point, "naive_evaluation", start, half)
+        aware = scorer.score(aware_net, point, "hardware_aware_evaluation", start + half, half)
         results.append(
             PointResult(
                 index=point.index,
@@ -142,41 +120,47 @@ def run_evaluation_sweep(
     return StudyResult(report=report, artifacts=artifacts)
 
 
-def _score(
-    net: HardwareMLP,
-    images: torch.Tensor,
-    labels: torch.Tensor,
-    spec: StudySpec,
-    on_progress: ProgressCallback,
-    should_cancel: CancelCheck,
-    phase: Phase,
-    start: float,
-    span: float,
-    point: SweepPoint,
-    points: int,
-) -> ChipStatistics:
-    """Accuracy over the study's simulated chips, reporting progress as ``chips`` events."""
-    chips = spec.evaluation.chips
-    where = {"point": point.index + 1, "points": points}
+class _Scorer:
+    """Scores networks over the study's simulated chips, reporting progress per point."""
 
-    def on_chips(done: int) -> None:
-        extra = {"chips": done, "of": chips, **where}
-        on_progress(ProgressEvent("chips", phase, start + span * done / chips, extra=extra))
+    def __init__(
+        self,
+        spec: StudySpec,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        on_progress: ProgressCallback,
+        should_cancel: CancelCheck,
+        points: int,
+    ) -> None:
+        self.spec, self.images, self.labels = spec, images, labels
+        self.on_progress, self.should_cancel, self.points = on_progress, should_cancel, points
 
-    if should_cancel():
-        raise JobCancelled("cancelled")
-    on_progress(ProgressEvent("phase", phase, start, extra=where))
-    accuracies = chip_accuracies(
-        net,
-        images,
-        labels,
-        chips=chips,
-        seed=spec.training.seed,
-        compute_dtype=COMPUTE_DTYPES[spec.evaluation.compute_dtype],
-        on_chips=on_chips,
-        should_cancel=should_cancel,
-    )
-    return chip_statistics(accuracies)
+    def score(
+        self, net: HardwareMLP, point: SweepPoint, phase: Phase, start: float, span: float
+    ) -> ChipStatistics:
+        """Accuracy over chips; progress moves from ``start`` over ``span`` of the bar."""
+        chips = self.spec.evaluation.chips
+        where = {"point": point.index + 1, "points": self.points}
+
+        def on_chips(done: int) -> None:
+            fraction = start + span * done / chips
+            extra = {"chips": done, "of": chips, **where}
+            self.on_progress(ProgressEvent("chips", phase, fraction, extra=extra))
+
+        if self.should_cancel():
+            raise JobCancelled("cancelled")
+        self.on_progress(ProgressEvent("phase", phase, start, extra=where))
+        accuracies = chip_accuracies(
+            net,
+            self.images,
+            self.labels,
+            chips=chips,
+            seed=self.spec.training.seed,
+            compute_dtype=COMPUTE_DTYPES[self.spec.evaluation.compute_dtype],
+            on_chips=on_chips,
+            should_cancel=self.should_cancel,
+        )
+        return chip_statistics(accuracies)
 
 
 def _base_share(spec: StudySpec, points: int) -> float:

@@ -48,10 +48,6 @@ class ParameterInfo:
     integer: bool
     harsher: Literal["lower", "higher", "farther_from_zero"]
 
-    @property
-    def field(self) -> str:
-        return ".".join(self.path)
-
     def mildness(self, value: float) -> float:
         """A key that sorts values from the mildest to the harshest hardware."""
         if self.harsher == "lower":

@@ -11,6 +11,10 @@ The rules that make this safe under concurrency:
   sweep (``app.services.recovery``) sends one once the broker is back.
 - Cancellation is a conditional UPDATE ... WHERE status = ..., so it cannot lose a race
   against a worker claiming the job.
+
+``new_job``, ``add_own_report``, ``check_in_flight``, ``dispatch`` and
+``require_same_request`` are public because ``app.services.sweeps`` creates a sweep's jobs
+with them, under the same rules.
 """
 
 from __future__ import annotations
@@ -111,11 +115,11 @@ def build_spec(request: JobCreate, max_cost: int | None = None) -> StudySpec:
     except ValidationError as exc:
         raise _invalid(describe_errors(exc.errors(), StudySpec, prefix=["body"])) from None
     if max_cost is not None:
-        check_cost(spec, max_cost)
+        _check_cost(spec, max_cost)
     return spec
 
 
-def check_cost(spec: StudySpec, max_cost: int) -> None:
+def _check_cost(spec: StudySpec, max_cost: int) -> None:
     """Raise InvalidRequest naming the largest part of the cost and what lowers it."""
     cost = estimate_cost(spec)
     message = over_budget(cost, max_cost)

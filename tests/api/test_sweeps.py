@@ -91,6 +91,19 @@ def test_schema_errors_and_base_study_errors_are_located_in_the_sweep_body(
     assert assert_problem(submit(client, alice, {**sweep_body(), "mode": "both"}), 422)
 
 
+def test_an_evaluate_sweep_whose_extra_evaluations_are_over_budget_is_422(
+    client: TestClient, alice: Caller
+) -> None:
+    body = sweep_body(
+        "evaluate", [{"parameter": "asymmetry", "values": [i / 20 for i in range(12)]}]
+    )
+    body["study"]["network"] = {"hidden": [256, 128]}
+    body["study"]["evaluation"] = {"chips": 1000}  # fine for one study, not for 24 more
+    assert client.post("/api/v1/jobs", json=body["study"], headers=alice.headers).status_code == 202
+    refused = assert_problem(submit(client, alice, body), 422, "sweep evaluation")
+    assert refused["errors"][0]["field"] == "axes"
+
+
 def test_retrain_sweep_makes_one_queued_job_per_point_and_others_get_404(
     client: TestClient, alice: Caller, bob: Caller, broker_url: str
 ) -> None:

@@ -88,6 +88,9 @@ def test_evaluate_and_retrain_sweeps_run_to_curves_that_match_their_jobs(
         assert point["naive_pct"] == round(100 * engine["naive_mean"], 2)
         assert point["hardware_aware_pct"] == round(100 * engine["hardware_aware_mean"], 2)
         assert point["hardware_aware_std_pp"] == round(100 * engine["hardware_aware_std"], 2)
+    for point in evaluate["curve"][:2]:  # where the network was trained for (0.03)
+        spread = point["naive_std_pp"] + point["hardware_aware_std_pp"]
+        assert point["hardware_aware_pct"] >= point["naive_pct"] - spread, point
     # Accuracy does not rise with noise beyond the Monte Carlo spread.
     light, heavy = evaluate["curve"][0], evaluate["curve"][-1]
     spread = light["hardware_aware_std_pp"] + heavy["hardware_aware_std_pp"]

@@ -24,7 +24,7 @@ from app.sweep_schemas import SweepCreate, SweepOut, SweepPage
 router = APIRouter(prefix=f"{API_PREFIX}/sweeps", tags=["sweeps"])
 
 SWEEP_EXAMPLE = {
-    "summary": "Evaluate-mode sweep over programming noise (small: about a minute)",
+    "summary": "Evaluate-mode sweep over programming noise (small: about 20 s on 2 cores)",
     "value": {
         "mode": "evaluate",
         "study": {
