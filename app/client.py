@@ -34,6 +34,7 @@ SERVER_ENV = "HWSCORE_SERVER"
 KEY_ENV = "HWSCORE_API_KEY"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 JOBS = "/api/v1/jobs"
+SWEEPS = "/api/v1/sweeps"
 RETRYABLE = frozenset({429, 503})
 
 
@@ -265,6 +266,56 @@ class HwscoreClient:
         partial.write_bytes(content)
         partial.replace(path)  # a complete file or none
         return path
+
+    # --- sweeps -----------------------------------------------------------------------
+    # Sweeps come back as the API's JSON (GET /api/v1/sweeps/{id}): status, progress,
+    # curve (one point per value, percent), robustness (statements), jobs, links.
+
+    def submit_sweep(
+        self, body: Mapping[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Submit a sweep (the JSON body of POST /api/v1/sweeps: mode, study, axes)."""
+        headers = {"Idempotency-Key": idempotency_key or f"client-{uuid.uuid4()}"}
+        return self._json("POST", SWEEPS, json=dict(body), headers=headers)
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{SWEEPS}/{sweep_id}")
+
+    def sweeps(self, *, limit: int = 20) -> list[dict[str, Any]]:
+        """Your newest ``limit`` sweeps (at most 100), newest first."""
+        items: list[dict[str, Any]] = self._json("GET", SWEEPS, params={"limit": limit})["items"]
+        return items
+
+    def cancel_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """Cancel every unfinished job of the sweep."""
+        return self._json("POST", f"{SWEEPS}/{sweep_id}/cancel")
+
+    def sweep_csv(self, sweep_id: str) -> str:
+        """The curve as CSV text (one row per point)."""
+        return self._request("GET", f"{SWEEPS}/{sweep_id}/curve.csv").text
+
+    def wait_sweep(
+        self,
+        sweep_id: str,
+        *,
+        timeout_s: float | None = None,
+        poll_s: float = 2.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll until the sweep has finished (its status is terminal); return it."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            sweep = self.sweep(sweep_id)
+            if on_update is not None:
+                on_update(sweep)
+            if sweep["status"] in TERMINAL_STATUSES:
+                return sweep
+            if deadline is not None and time.monotonic() >= deadline:
+                raise HwscoreError(
+                    f"sweep {sweep_id} is still {sweep['status']} after {timeout_s:g} s; "
+                    "wait longer, or cancel it"
+                )
+            time.sleep(poll_s)
 
     # --- HTTP -------------------------------------------------------------------------
 

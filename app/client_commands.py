@@ -1,5 +1,7 @@
 """``hwscore submit | status | wait | result | download | jobs | cancel``: the service's client.
 
+(``sweep``, ``sweeps``, ``sweep-result``, ``sweep-cancel``: app.client_sweep_commands.)
+
 Each command is a thin layer over ``app.client.HwscoreClient``: parse, call, print.
 Results go to stdout (``submit`` prints only the job id, so ``id=$(hwscore submit ...)``
 works), progress and notes to stderr. Imports that cost time (httpx) happen when a
@@ -79,6 +81,10 @@ def register(subparsers: Any) -> None:
     cancel = command("cancel", "cancel a queued or running job")
     cancel.add_argument("id")
     cancel.set_defaults(func=_cancel)
+
+    from app.client_sweep_commands import register as register_sweeps  # imports this module
+
+    register_sweeps(command)
 
 
 def _add_wait_flags(group: Any, *, flag: bool) -> None:

@@ -18,10 +18,11 @@ from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import datasets, hardware_profiles, health, jobs, pages
+from app.api.routes import datasets, hardware_profiles, health, jobs, pages, sweep_pages, sweeps
 from app.api.state import AppState
 from app.core.config import Settings, get_settings
-from app.schemas import JobCreate
+from app.schemas import API_PREFIX, JobCreate
+from app.sweep_schemas import SweepCreate
 
 DESCRIPTION = """\
 Score how well a neural network keeps its accuracy on non-ideal neuromorphic crossbar
@@ -61,13 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hwscore = state
 
     # Routers carry their full path, so route templates (metrics labels) are complete.
-    for resource in (jobs, hardware_profiles, datasets):
+    for resource in (jobs, sweeps, hardware_profiles, datasets):
         app.include_router(resource.router, dependencies=[Depends(get_owner)])
     app.include_router(health.router)
     app.include_router(pages.router)
+    app.include_router(sweep_pages.router)
     install_docs(app)
 
-    install_error_handlers(app, body_model=JobCreate)
+    install_error_handlers(
+        app, body_model=JobCreate, body_models={f"{API_PREFIX}/sweeps": SweepCreate}
+    )
     install_openapi(app)
     # Added last = outermost: metrics see every answer, 413s included.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=state.settings.max_request_bytes)

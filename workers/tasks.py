@@ -12,6 +12,7 @@ process before it forks its pool (``worker_init``), so every pool process shares
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ from celery.signals import worker_init, worker_process_init, worker_ready
 from pydantic import ValidationError
 
 from app.core.config import Settings, get_settings
-from app.core.vocabulary import ErrorCode, JobStatus
+from app.core.vocabulary import ErrorCode, JobKind, JobStatus
 from app.db.job_store import Claim, JobStore
 from app.db.session import get_engine, get_sessionmaker
 from app.services.dispatch import CeleryDispatcher
@@ -36,6 +37,7 @@ from hwmodels.datasets.errors import DatasetError
 from hwmodels.progress import JobCancelled
 from hwmodels.report import ARTIFACTS
 from hwmodels.specs import StudySpec
+from hwmodels.sweep_spec import SweepPoint
 from workers.celery_app import RUN_JOB_TASK, celery_app
 from workers.heartbeat import Heartbeat
 from workers.reporter import JobReporter
@@ -85,7 +87,8 @@ def execute_job(
     stays queued and the recovery sweep sends it again). Every error after the claim
     ends the job: failed with a code, cancelled, or handed back to the queue after a
     transient error (``Outcome("requeued")``; the sweep sends it again).
-    ``run`` is the study runner (default: ``hwmodels.pipeline.run_study``).
+    ``run`` is the study runner (default: ``hwmodels.pipeline.run_study``, or
+    ``hwmodels.sweep.run_evaluation_sweep`` for a job of kind ``sweep-evaluate``).
     """
     claim = store.claim(job_id, worker)
     if claim is None:
@@ -95,12 +98,19 @@ def execute_job(
     log.info("job %s claimed by %s (attempt %d)", job_id, worker, claim.attempt)
     try:
         spec = StudySpec.model_validate(claim.spec)
+        points = (
+            [SweepPoint.model_validate(point) for point in claim.sweep_points or []]
+            if claim.kind == JobKind.SWEEP_EVALUATE
+            else []
+        )
     except ValidationError:
         log.exception("job %s: stored spec does not validate", job_id)
         message = "the job's spec is not valid for this version of hwscore; submit it again"
         return _fail(store, claim, ErrorCode.INVALID_SPEC, message)
+    if run is None:
+        run = _engine_runner(claim.kind, points)
     with Heartbeat(store, claim, settings.heartbeat_interval_s):
-        return _run_claimed(store, claim, spec, settings, run or _engine_runner())
+        return _run_claimed(store, claim, spec, settings, run)
 
 
 def _run_claimed(
@@ -141,7 +151,13 @@ def _run_claimed(
         return _fail(store, claim, ErrorCode.INTERNAL_ERROR, message)
 
 
-def _engine_runner() -> StudyRunner:
+def _engine_runner(kind: str, points: list[SweepPoint]) -> StudyRunner:
+    """The engine function a job of this kind runs: a study, or an evaluate-mode sweep
+    (the same callbacks and outcome handling; only the work differs)."""
+    if kind == JobKind.SWEEP_EVALUATE:
+        from hwmodels.sweep import run_evaluation_sweep
+
+        return functools.partial(run_evaluation_sweep, points=points)
     from hwmodels.pipeline import run_study
 
     return run_study
@@ -216,7 +232,8 @@ def configure_torch_threads(settings: Settings) -> int:
 @worker_init.connect
 def _preload_engine(**_: Any) -> None:
     """Import the engine once in the worker's main process, before the pool forks."""
-    import hwmodels.pipeline  # noqa: F401
+    import hwmodels.pipeline
+    import hwmodels.sweep  # noqa: F401
 
 
 @worker_process_init.connect

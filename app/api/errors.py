@@ -123,8 +123,22 @@ def _parameter(request: Request, loc: list[Any]) -> FieldInfo | None:
     return next((f.field_info for f in fields if f.alias == loc[1]), None)
 
 
-def install_error_handlers(app: FastAPI, body_model: type[BaseModel] | None = None) -> None:
-    """Answer every error, FastAPI's own included, with a problem document."""
+def install_error_handlers(
+    app: FastAPI,
+    body_model: type[BaseModel] | None = None,
+    body_models: dict[str, type[BaseModel]] | None = None,
+) -> None:
+    """Answer every error, FastAPI's own included, with a problem document.
+
+    ``body_models``: the request body's model by path prefix, where it is not
+    ``body_model`` (so a sweep's errors are described by the sweep's fields).
+    """
+
+    def model_for(request: Request) -> type[BaseModel] | None:
+        for prefix, model in (body_models or {}).items():
+            if request.url.path.startswith(prefix):
+                return model
+        return body_model
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
@@ -153,7 +167,7 @@ def install_error_handlers(app: FastAPI, body_model: type[BaseModel] | None = No
         for error in exc.errors():
             loc = list(error.get("loc", ()))
             if loc[:1] == ["body"]:
-                errors.extend(describe_errors([error], body_model, skip=("body",)))
+                errors.extend(describe_errors([error], model_for(request), skip=("body",)))
             else:
                 field = _parameter(request, loc)
                 errors.extend(describe_errors([error], field=field))

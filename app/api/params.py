@@ -62,3 +62,13 @@ IdempotencyKeyHeader = Annotated[
         "creating another; the same key with a different body is refused (422).",
     ),
 ]
+
+SweepIdPath = Annotated[
+    str,
+    Path(
+        pattern=JOB_ID_PATTERN,
+        description="The sweep's id, as POST /api/v1/sweeps returned it.",
+        examples=[JOB_ID_EXAMPLE],
+    ),
+    AfterValidator(str.lower),
+]

@@ -40,3 +40,19 @@ class ErrorCode(StrEnum):
     WORKER_LOST = "worker_lost"
     INFRASTRUCTURE_UNAVAILABLE = "infrastructure_unavailable"
     INTERNAL_ERROR = "internal_error"
+
+
+class JobKind(StrEnum):
+    """What a job row runs: one study, or a whole evaluate-mode sweep (train once, score
+    on every point). Retrain-mode sweep points are ordinary studies."""
+
+    STUDY = "study"
+    SWEEP_EVALUATE = "sweep-evaluate"
+
+
+class SweepMode(StrEnum):
+    """retrain: one hardware-aware training per point; evaluate: one training, scored on
+    every point."""
+
+    RETRAIN = "retrain"
+    EVALUATE = "evaluate"

@@ -20,7 +20,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.core.vocabulary import OWNED_STATUSES, JobStatus
+from app.core.vocabulary import OWNED_STATUSES, JobKind, JobStatus
 from app.db.models import Artifact, Job, JobEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,9 @@ class Claim:
     attempt: int
     worker: str
     spec: dict[str, Any]
+    kind: str = JobKind.STUDY
+    sweep_points: list[dict[str, Any]] | None = None
+    """What an evaluate-mode sweep job scores (``hwmodels.sweep_spec.SweepPoint``)."""
 
 
 class JobStore:
@@ -72,13 +75,20 @@ class JobStore:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            attempt, spec = session.execute(
-                select(Job.attempts, Job.spec).where(Job.id == job_id)
+            attempt, spec, kind, points = session.execute(
+                select(Job.attempts, Job.spec, Job.kind, Job.sweep_points).where(Job.id == job_id)
             ).one()
             add_event(
                 session, job_id, "state", None, {"status": JobStatus.RUNNING, "attempt": attempt}
             )
-            return Claim(job_id=job_id, attempt=attempt, worker=worker, spec=dict(spec))
+            return Claim(
+                job_id=job_id,
+                attempt=attempt,
+                worker=worker,
+                spec=dict(spec),
+                kind=kind,
+                sweep_points=points,
+            )
 
         return self._transaction(write)
 

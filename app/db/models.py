@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from app.core.vocabulary import JobStatus
+from app.core.vocabulary import JobKind, JobStatus
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 ARTIFACT_NAME_MAX_LENGTH = 100
@@ -103,6 +103,13 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Bumped on every change a client can see; the ETag is derived from it.
     revision: Mapped[int] = mapped_column(default=0)
+    # What the worker runs: a study, or the evaluate-mode sweep over ``sweep_points``.
+    kind: Mapped[str] = mapped_column(String(20), default=JobKind.STUDY, server_default="study")
+    # The sweep this job is a point (retrain) or the whole evaluation (evaluate) of.
+    sweep_id: Mapped[str | None] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), index=True
+    )
+    sweep_points: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -117,6 +124,32 @@ class Job(Base):
     artifacts: Mapped[list[Artifact]] = relationship(
         back_populates="job", cascade="all, delete-orphan"
     )
+
+
+class Sweep(Base):
+    """A robustness sweep: one or two profile parameters varied over a base study.
+
+    Its status and progress are derived from its child jobs (``Job.sweep_id``), which
+    carry all the recovery guarantees; the row holds only what the caller asked for.
+    """
+
+    __tablename__ = "sweeps"
+    __table_args__ = (
+        UniqueConstraint("owner_key", "idempotency_key", name="uq_sweeps_owner_idempotency"),
+        Index("ix_sweeps_owner_created", "owner_key", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_key: Mapped[str] = mapped_column(String(36))
+    mode: Mapped[str] = mapped_column(String(16))
+    # [{"parameter": "weight_bits", "values": [2, 4, 8]}, ...]
+    axes: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The base study as validated (StudySpec, resolved profile).
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class JobEvent(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Float, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, defer
 
 from app.core.vocabulary import IN_FLIGHT_STATUSES, JobStatus
-from app.db.models import Artifact, Job, JobEvent
+from app.db.models import Artifact, Job, JobEvent, Sweep
 
 
 def get_owned_job(session: Session, owner: str, job_id: str) -> Job | None:
@@ -39,9 +39,11 @@ def find_reusable(session: Session, spec_hash: str) -> Job | None:
 
 
 def count_in_flight(session: Session, owner: str) -> int:
+    """Unfinished work of ``owner``: a sweep with unfinished jobs counts once, like a job."""
+    work = func.coalesce(Job.sweep_id, Job.id)
     return (
         session.scalar(
-            select(func.count())
+            select(func.count(func.distinct(work)))
             .select_from(Job)
             .where(Job.owner_key == owner, Job.status.in_(IN_FLIGHT_STATUSES))
         )
@@ -68,15 +70,24 @@ def lock_owner(session: Session, owner: str) -> None:
 def recent_job_times(
     session: Session, owner: str, *, since: datetime, limit: int
 ) -> list[datetime]:
-    """Creation times of ``owner``'s newest jobs after ``since``, newest first (owner index)."""
-    return list(
-        session.scalars(
-            select(Job.created_at)
-            .where(Job.owner_key == owner, Job.created_at > since)
-            .order_by(Job.created_at.desc())
-            .limit(limit)
-        )
+    """Creation times of ``owner``'s newest submissions after ``since``, newest first.
+
+    A submission is a job of its own or a whole sweep (its jobs are not counted one by
+    one), both read through their owner indexes.
+    """
+    jobs = session.scalars(
+        select(Job.created_at)
+        .where(Job.owner_key == owner, Job.created_at > since, Job.sweep_id.is_(None))
+        .order_by(Job.created_at.desc())
+        .limit(limit)
     )
+    sweeps = session.scalars(
+        select(Sweep.created_at)
+        .where(Sweep.owner_key == owner, Sweep.created_at > since)
+        .order_by(Sweep.created_at.desc())
+        .limit(limit)
+    )
+    return sorted([*jobs, *sweeps], reverse=True)[:limit]
 
 
 def list_jobs(

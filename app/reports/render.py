@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from app.core.vocabulary import JobStatus
 from app.reports.data import FIGURES, JobView, ReportData
+from app.sweep_schemas import SweepOut
 
 REPORT_REFRESH_S = 3
 DASHBOARD_REFRESH_S = 5
@@ -49,12 +50,21 @@ def svg_data_uri(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")
 
 
-def dashboard_page(jobs: list[JobView], status: JobStatus | None, signed_in: bool) -> str:
+def dashboard_page(
+    jobs: list[JobView],
+    status: JobStatus | None,
+    signed_in: bool,
+    sweeps: Sequence[SweepOut] = (),
+) -> str:
     filters = [(None, "all")] + [(s.value, s.value) for s in JobStatus]
-    refresh = DASHBOARD_REFRESH_S if any(job.in_flight for job in jobs) else None
+    in_flight = any(job.in_flight for job in jobs) or any(
+        not sweep.status.is_terminal for sweep in sweeps
+    )
+    refresh = DASHBOARD_REFRESH_S if in_flight else None
     return _render(
         "dashboard.html",
         jobs=jobs,
+        sweeps=sweeps,
         status=status.value if status else None,
         filters=filters,
         signed_in=signed_in,
@@ -74,3 +84,15 @@ def _render(template: str, **context: Any) -> str:
     context.setdefault("export", False)
     context.setdefault("refresh_s", None)
     return _env.get_template(template).render(**context)
+
+
+def sweep_page(sweep: SweepOut, figure_src: str, *, export: bool = False) -> str:
+    """The sweep's report page: robustness figures, the curve (or heat map), its points."""
+    return _render(
+        "sweep.html",
+        sweep=sweep,
+        figure_src=figure_src,
+        fmt=lambda value: "—" if value is None else f"{value:.2f}",
+        refresh_s=None if sweep.status.is_terminal or export else REPORT_REFRESH_S,
+        export=export,
+    )

@@ -11,6 +11,10 @@ The rules that make this safe under concurrency:
   sweep (``app.services.recovery``) sends one once the broker is back.
 - Cancellation is a conditional UPDATE ... WHERE status = ..., so it cannot lose a race
   against a worker claiming the job.
+
+``new_job``, ``add_own_report``, ``check_in_flight``, ``dispatch`` and
+``require_same_request`` are public because ``app.services.sweeps`` creates a sweep's jobs
+with them, under the same rules.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -65,18 +69,19 @@ def _canonical_hash(data: Any) -> str:
     return hashlib.sha256(encoded.encode("ascii")).hexdigest()
 
 
-def spec_hash(spec: StudySpec) -> str:
+def spec_hash(spec: StudySpec, extra: dict[str, Any] | None = None) -> str:
     """Identity of the work: everything that affects results, not the profile's labels.
 
     Results depend only on this and the engine's version (training is seeded), so a
     study is reused across API keys, never across engine versions; the reusing caller
-    learns only that it was reused, never the original's id.
+    learns only that it was reused, never the original's id. ``extra``: whatever else
+    the work depends on (an evaluate-mode sweep's grid).
     """
     work = spec.model_dump(mode="json", exclude={"profile": _PROFILE_LABELS})
-    return _canonical_hash({"engine": ENGINE_VERSION, "spec": work})
+    return _canonical_hash({"engine": ENGINE_VERSION, "spec": work, **(extra or {})})
 
 
-def request_hash(request: JobCreate) -> str:
+def request_hash(request: BaseModel) -> str:
     """Identity of a request for Idempotency-Key checks (defaults filled in)."""
     return _canonical_hash(request.model_dump(mode="json"))
 
@@ -148,15 +153,15 @@ def submit_job(
             return _replay(earlier, digest)
     work = spec_hash(spec)
     original = None if request.fresh else queries.find_reusable(session, work)
-    job = _new_job(owner, spec, work, digest, idempotency_key, original)
+    job = new_job(owner, spec, work, digest, idempotency_key, original)
     try:
         queries.lock_owner(session, owner)
         session.add(job)
         session.flush()
         if original is not None:
-            _add_own_report(session, job, original.id)
+            add_own_report(session, job, original.id)
         if job.status == JobStatus.QUEUED:
-            _check_in_flight(session, owner, max_in_flight)
+            check_in_flight(session, owner, max_in_flight)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -169,15 +174,15 @@ def submit_job(
             raise
         return _replay(winner, digest)
     if job.status == JobStatus.QUEUED:
-        _dispatch(session, dispatcher, job)
+        dispatch(session, dispatcher, job)
     return Submission(job=job, created=True)
 
 
-def _new_job(
+def new_job(
     owner: str,
     spec: StudySpec,
     work: str,
-    digest: str,
+    digest: str | None,
     idempotency_key: str | None,
     original: Job | None,
 ) -> Job:
@@ -209,7 +214,7 @@ def _new_job(
     return job
 
 
-def _add_own_report(session: Session, job: Job, original_id: str) -> None:
+def add_own_report(session: Session, job: Job, original_id: str) -> None:
     """Give a reused job its own report.json (its labels); other artifacts stay shared."""
     if queries.get_artifact(session, original_id, REPORT_ARTIFACT) is None:
         return
@@ -227,7 +232,13 @@ def _add_own_report(session: Session, job: Job, original_id: str) -> None:
 
 
 def _replay(job: Job, digest: str) -> Submission:
-    if job.request_hash != digest:
+    require_same_request(job.request_hash, digest)
+    return Submission(job=job, created=False)
+
+
+def require_same_request(earlier_hash: str | None, digest: str) -> None:
+    """An Idempotency-Key replay must carry the body that first used the key (else 422)."""
+    if earlier_hash != digest:
         raise InvalidRequest(
             "this Idempotency-Key was already used with a different request body; "
             "send a new key for a new request",
@@ -239,24 +250,23 @@ def _replay(job: Job, digest: str) -> Submission:
                 )
             ],
         )
-    return Submission(job=job, created=False)
 
 
-def _check_in_flight(session: Session, owner: str, limit: int) -> None:
+def check_in_flight(session: Session, owner: str, limit: int) -> None:
     in_flight = queries.count_in_flight(session, owner)  # includes the job just added
     if in_flight > limit:
         session.rollback()
         who = caller_words(owner)
         has = "have" if who == "you" else "has"
         raise TooManyJobsInFlight(
-            f"{who} already {has} {in_flight - 1} unfinished jobs (queued, running or "
-            f"cancelling) and the limit is {limit}; wait for one to finish or cancel one, "
+            f"{who} already {has} {in_flight - 1} unfinished jobs or sweeps (queued, running "
+            f"or cancelling) and the limit is {limit}; wait for one to finish or cancel one, "
             "then submit again",
             retry_after_s=RETRY_AFTER_S,
         )
 
 
-def _dispatch(session: Session, dispatcher: Dispatcher, job: Job) -> None:
+def dispatch(session: Session, dispatcher: Dispatcher, job: Job) -> None:
     """Send the job's message; on failure leave it to the recovery sweep (no error)."""
     try:
         dispatcher.send_job(job.id)

@@ -11,6 +11,7 @@ any number of API processes cannot all slip under the limit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
@@ -30,16 +31,18 @@ def check_submit_rate(
     burst: int,
     idempotency_key: str | None,
     now: datetime | None = None,
+    find_earlier: Callable[[Session, str, str], object | None] = queries.find_by_idempotency_key,
 ) -> None:
     """Raise SubmitRateExceeded when ``owner`` may not create a job now.
 
     Leaves the transaction open with the owner locked, so the caller's insert is
     counted before anyone else's check. A replay of an Idempotency-Key creates nothing
-    and is never limited.
+    and is never limited (``find_earlier`` looks the key up: jobs by default, or sweeps).
+    A sweep counts as one submission, however many jobs it creates.
     """
     if per_minute <= 0:
         return
-    if idempotency_key and queries.find_by_idempotency_key(session, owner, idempotency_key):
+    if idempotency_key and find_earlier(session, owner, idempotency_key):
         return  # a replay: no lock, so replays never queue behind each other
     queries.lock_owner(session, owner)
     now = now or utcnow()

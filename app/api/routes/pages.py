@@ -21,16 +21,18 @@ from app.api.params import JobIdPath
 from app.api.state import AppState
 from app.core.security import authenticate
 from app.core.vocabulary import JobStatus
-from app.db import queries
+from app.db import queries, sweep_queries
 from app.reports import render
 from app.reports.data import FIGURES, ReportData, job_view, report_data
 from app.reports.figures import render as render_figure
 from app.schemas import API_PREFIX
 from app.services import jobs as job_service
 from app.services.errors import NotFound
+from app.services.sweep_curve import sweep_out
 
 router = APIRouter()
 DASHBOARD_JOBS = 50
+DASHBOARD_SWEEPS = 20
 _HTML = {"content": {"text/html": {}}}
 
 
@@ -63,7 +65,13 @@ def dashboard(
         return HTMLResponse(render.signin_page(), status_code=401)
     rows = queries.list_jobs(session, viewer, status=status, limit=DASHBOARD_JOBS, before=None)
     signed_in = viewer != LOCAL_OWNER and KEY_COOKIE in request.cookies
-    page = render.dashboard_page([job_view(job) for job in rows], status, signed_in)
+    sweeps = sweep_queries.list_sweeps(session, viewer, limit=DASHBOARD_SWEEPS, before=None)
+    children = sweep_queries.sweep_jobs(session, [sweep.id for sweep in sweeps])
+    sweep_views = [sweep_out(sweep, children[sweep.id]) for sweep in sweeps]
+    if status is not None:
+        sweep_views = [sweep for sweep in sweep_views if sweep.status == status]
+    jobs = [job_view(job) for job in rows]
+    page = render.dashboard_page(jobs, status, signed_in, sweep_views)
     return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
 
