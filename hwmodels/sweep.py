@@ -25,7 +25,7 @@ from hwmodels.cost import estimate_cost
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import chip_accuracies, chip_statistics
 from hwmodels.network import (
-    HardwareMLP,
+    HardwareNet,
     build_float,
     build_hardware,
     calibrate,
@@ -136,7 +136,7 @@ class _Scorer:
         self.on_progress, self.should_cancel, self.points = on_progress, should_cancel, points
 
     def score(
-        self, net: HardwareMLP, point: SweepPoint, phase: Phase, start: float, span: float
+        self, net: HardwareNet, point: SweepPoint, phase: Phase, start: float, span: float
     ) -> ChipStatistics:
         """Accuracy over chips; progress moves from ``start`` over ``span`` of the bar."""
         chips = self.spec.evaluation.chips
