@@ -18,11 +18,23 @@ from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
 from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
 from app.api.openapi import install_openapi
-from app.api.routes import datasets, hardware_profiles, health, jobs, pages, sweep_pages, sweeps
+from app.api.routes import (
+    datasets,
+    hardware_profiles,
+    health,
+    jobs,
+    models,
+    pages,
+    sweep_pages,
+    sweeps,
+)
 from app.api.state import AppState
 from app.core.config import Settings, get_settings
 from app.schemas import API_PREFIX, JobCreate
 from app.sweep_schemas import SweepCreate
+
+MULTIPART_OVERHEAD_BYTES = 1_000_000
+"""Room for the upload form's other fields and boundaries above the weights file."""
 
 DESCRIPTION = """\
 Score how well a neural network keeps its accuracy on non-ideal neuromorphic crossbar
@@ -62,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.hwscore = state
 
     # Routers carry their full path, so route templates (metrics labels) are complete.
-    for resource in (jobs, sweeps, hardware_profiles, datasets):
+    for resource in (jobs, sweeps, models, hardware_profiles, datasets):
         app.include_router(resource.router, dependencies=[Depends(get_owner)])
     app.include_router(health.router)
     app.include_router(pages.router)
@@ -74,7 +86,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_openapi(app)
     # Added last = outermost: metrics see every answer, 413s included.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=state.settings.max_request_bytes)
+    settings = state.settings
+    upload_limit = max(
+        settings.max_model_bytes + MULTIPART_OVERHEAD_BYTES, settings.max_request_bytes
+    )
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        routes={models.MODELS_PATH: (upload_limit, "HWSCORE_MAX_MODEL_BYTES")},
+    )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 

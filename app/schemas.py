@@ -72,6 +72,14 @@ class JobCreate(_Request):
     profile: ProfileChoice
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    model_id: str | None = Field(
+        default=None,
+        max_length=36,
+        description="An uploaded model (POST /api/v1/models) to score instead of training "
+        "in float: its weights are deployed naively and, with training.hw_epochs > 0, "
+        "fine-tuned hardware-aware. network and dataset default to the model's (others are "
+        "refused); training.epochs is unused.",
+    )
     fresh: bool = Field(
         default=False,
         description="Run again even if an identical study already succeeded on this server.",

@@ -90,8 +90,10 @@ def estimate_cost(spec: StudySpec) -> StudyCost:
         parts=(
             CostPart(
                 "float training",
-                train * training.epochs * parameters,
-                f"{train:,} training samples x {training.epochs} epochs x {size}",
+                0 if spec.start_from is not None else train * training.epochs * parameters,
+                "none: the study starts from given weights"
+                if spec.start_from is not None
+                else f"{train:,} training samples x {training.epochs} epochs x {size}",
                 ("training.epochs", "training.train_samples"),
             ),
             CostPart(

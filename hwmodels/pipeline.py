@@ -8,6 +8,10 @@ on training data), fine-tunes it hardware-aware, evaluates that on the same simu
 chips, and returns the report with its artifacts (names and media types in
 report.ARTIFACTS).
 
+With ``float_weights`` (a state dict in hwscore's names, see weights_check.py) the float
+training is skipped: those weights are the float net, measured in float and deployed as
+they are; ``spec.start_from`` names them, and ``training.epochs`` is then unused.
+
 Raises JobCancelled when should_cancel() answers True (checked between batches and chip
 chunks) and DatasetUnavailableError when the dataset's files are missing and cannot be
 fetched. On an ideal profile, or with hw_epochs = 0, there is nothing to learn: the
@@ -19,11 +23,13 @@ from __future__ import annotations
 import csv
 import io
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save as save_safetensors
 
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
@@ -35,6 +41,7 @@ from hwmodels.network import (
     calibrate,
     copy_hardware,
     load_float_weights,
+    to_float,
 )
 from hwmodels.progress import (
     CancelCheck,
@@ -68,6 +75,7 @@ def run_study(
     on_progress: ProgressCallback = no_progress,
     should_cancel: CancelCheck = never_cancel,
     allow_download: bool | None = None,
+    float_weights: Mapping[str, torch.Tensor] | None = None,
 ) -> StudyResult:
     """Run one study; see the module docstring for the steps.
 
@@ -77,7 +85,7 @@ def run_study(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    plan = _Plan(spec)
+    plan = _Plan(spec, trains_float=float_weights is None)
     progress = Progress(on_progress, should_cancel)
     # Before anything costly: every check the engine makes of the profile happens here.
     naive_net = build_hardware(spec.network, spec.dataset, spec.profile)
@@ -96,9 +104,17 @@ def run_study(
     clock = time.perf_counter()
     _phase(progress, plan, "float_training")
     float_net = build_float(spec.network, spec.dataset, spec.profile, spec.training.seed)
-    records = train_float(
-        float_net, train.images, train.labels, spec.training, plan.part(progress, "float_training")
-    )
+    if float_weights is None:
+        records = train_float(
+            float_net,
+            train.images,
+            train.labels,
+            spec.training,
+            plan.part(progress, "float_training"),
+        )
+    else:
+        float_net.load_state_dict(dict(float_weights))  # strict: names and shapes checked
+        records = []
     float_accuracy = accuracy(float_net, test.images, test.labels)
     timings["float_training"] = _since(clock)
 
@@ -156,6 +172,7 @@ def run_study(
     artifacts = {
         "float_weights.pt": _state_bytes(float_net),
         "hw_weights.pt": _state_bytes(hw_net),
+        "hw_weights.safetensors": hardware_aware_safetensors(hw_net),
         "device_levels.npz": device_levels(hw_net),
         "metrics.csv": metrics_csv(records),
         "report.json": report.model_dump_json(indent=2).encode(),
@@ -167,7 +184,7 @@ def run_study(
 class _Plan:
     """Each phase's share of the whole study, from a rough cost model (for progress)."""
 
-    def __init__(self, spec: StudySpec) -> None:
+    def __init__(self, spec: StudySpec, trains_float: bool = True) -> None:
         profile, training = spec.profile, spec.training
         self.trains_hardware_aware = not profile.is_ideal and training.hw_epochs > 0
         train_n = spec.samples("train")
@@ -177,7 +194,7 @@ class _Plan:
         eval_cost = test_n * (chips if noisy else 1) / 6.0
         cost: dict[Phase, float] = {
             "loading_data": 0.02 * train_n,
-            "float_training": training.epochs * train_n,
+            "float_training": training.epochs * train_n if trains_float else 0.0,
             "naive_evaluation": eval_cost + CALIBRATION_SAMPLES / 3,
             "hardware_aware_training": (
                 1.7 * training.hw_epochs * train_n if self.trains_hardware_aware else 0.0
@@ -278,6 +295,16 @@ def _state_bytes(net: torch.nn.Module) -> bytes:
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
     return buffer.getvalue()
+
+
+def hardware_aware_safetensors(net: HardwareNet) -> bytes:
+    """The hardware-aware weights as safetensors in the upload convention (float form:
+    conv kernels as torch's), so they can be uploaded and scored again; hw_weights.pt
+    keeps the calibrated ranges as well."""
+    state = {
+        name: tensor.detach().contiguous() for name, tensor in to_float(net).state_dict().items()
+    }
+    return save_safetensors(dict(sorted(state.items())))
 
 
 def device_levels(net: HardwareNet) -> bytes:

@@ -138,6 +138,7 @@ def recovered_fraction(naive_drop_pp: float, hardware_aware_drop_pp: float) -> f
 ARTIFACTS: dict[str, str] = {
     "float_weights.pt": "application/octet-stream",
     "hw_weights.pt": "application/octet-stream",
+    "hw_weights.safetensors": "application/octet-stream",
     "device_levels.npz": "application/octet-stream",
     "metrics.csv": "text/csv",
     "report.json": "application/json",

@@ -171,6 +171,23 @@ class EvaluationSettings(StrictModel):
     )
 
 
+class StartFrom(StrictModel):
+    """Given float weights the study starts from, instead of training in float.
+
+    Only their identity is part of the spec (the weights travel beside it: an uploaded
+    model in the service, a file on the command line), so the hash of a spec names the
+    exact weights and finished work is never reused across different ones.
+    """
+
+    sha256: str = Field(
+        pattern="^[0-9a-f]{64}$",
+        description="SHA-256 of the weights in hwscore's canonical safetensors form.",
+    )
+    model_id: str | None = Field(
+        default=None, max_length=36, description="The uploaded model (service only)."
+    )
+
+
 class StudySpec(StrictModel):
     """Everything one robustness study needs; a job is one study."""
 
@@ -179,6 +196,21 @@ class StudySpec(StrictModel):
     profile: HardwareProfile = HardwareProfile()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    start_from: StartFrom | None = Field(
+        default=None,
+        description="Score these float weights instead of training in float (set by the "
+        "service from a job's model_id, or by `hwscore train --weights`).",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """Leave start_from out when unset, so a study that trains in float dumps (and
+        hashes) as it did before weights could be given. (No return annotation: see
+        NetworkSpec._dump.)"""
+        data = handler(self)
+        if data.get("start_from", 0) is None:
+            del data["start_from"]
+        return data
 
     @model_validator(mode="after")
     def _within_budget(self) -> StudySpec:
@@ -230,6 +262,7 @@ __all__ = [
     "MIN_SAMPLES",
     "EvaluationSettings",
     "NetworkSpec",
+    "StartFrom",
     "StudySpec",
     "TrainingSettings",
 ]

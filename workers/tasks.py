@@ -118,6 +118,8 @@ def _run_claimed(
 ) -> Outcome:
     """Run the study of a claimed job and store its one outcome."""
     try:
+        if spec.start_from is not None:
+            run = functools.partial(run, float_weights=_given_weights(store, spec))
         reporter = JobReporter(store, claim)
         result = run(
             spec,
@@ -134,6 +136,8 @@ def _run_claimed(
         return _logged(claim, Outcome("cancelled") if stored else Outcome("lost"))
     except DatasetError as exc:  # written for users: names the files and where to put them
         return _fail(store, claim, ErrorCode.DATASET_MISSING, str(exc))
+    except ModelGone as exc:
+        return _fail(store, claim, ErrorCode.INVALID_SPEC, str(exc))
     except SoftTimeLimitExceeded:
         message = (
             f"the job ran longer than the time limit ({settings.task_soft_time_limit_s} s); "
@@ -149,6 +153,26 @@ def _run_claimed(
             f"under job {claim.job_id}"
         )
         return _fail(store, claim, ErrorCode.INTERNAL_ERROR, message)
+
+
+class ModelGone(Exception):
+    """The uploaded model a job starts from was deleted after the job was submitted."""
+
+
+def _given_weights(store: JobStore, spec: StudySpec) -> dict[str, Any]:
+    """The state dict of the uploaded model the study starts from (stored checked, in
+    hwscore's names, so it is only read here)."""
+    from hwmodels.weights_file import read_safetensors
+    from hwmodels.weights_load import state_dict
+
+    assert spec.start_from is not None and spec.start_from.model_id is not None
+    content = store.model_weights(spec.start_from.model_id, spec.start_from.sha256)
+    if content is None:
+        raise ModelGone(
+            f"the uploaded model {spec.start_from.model_id} was deleted after this job was "
+            "submitted; upload the weights again and submit a new job"
+        )
+    return state_dict(read_safetensors(content))
 
 
 def _engine_runner(kind: str, points: list[SweepPoint]) -> StudyRunner:

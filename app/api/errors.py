@@ -27,8 +27,10 @@ from app.services.errors import (
     StateConflict,
     SubmitRateExceeded,
     TooManyJobsInFlight,
+    UnsupportedUpload,
+    UploadTooLarge,
 )
-from app.services.messages import describe_errors
+from app.services.messages import describe_errors, issue
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 DATABASE_RETRY_AFTER_S = 5
@@ -100,6 +102,8 @@ _SERVICE_STATUS: list[tuple[type[ServiceError], int]] = [
     (StateConflict, 409),
     (TooManyJobsInFlight, 429),
     (SubmitRateExceeded, 429),
+    (UnsupportedUpload, 415),
+    (UploadTooLarge, 413),
 ]
 
 
@@ -159,6 +163,8 @@ def install_error_handlers(
         errors = exc.errors if isinstance(exc, InvalidRequest) and exc.errors else None
         if status == 422 and errors is None:
             errors = []
+        if isinstance(exc, UnsupportedUpload):
+            errors = [issue(["body", "weights"], exc.message, exc.code)]
         return problem_response(request, status, exc.message, errors=errors, headers=headers)
 
     @app.exception_handler(RequestValidationError)

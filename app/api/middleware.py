@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,20 +18,31 @@ class BodySizeLimitMiddleware:
     """Answer 413 for bodies over ``max_bytes``, declared or streamed.
 
     The body is read here (it is at most ``max_bytes``) and replayed to the application,
-    so a chunked upload without Content-Length is caught too.
+    so a chunked upload without Content-Length is caught too. ``routes`` gives single
+    paths a limit of their own, with the setting that sets it (the model upload takes
+    megabytes; every other request keeps the small limit).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        routes: Mapping[str, tuple[int, str]] | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.routes = dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _METHODS_WITH_BODY:
             await self.app(scope, receive, send)
             return
+        limit, setting = self.routes.get(
+            scope["path"].rstrip("/"), (self.max_bytes, "HWSCORE_MAX_REQUEST_BYTES")
+        )
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, send, limit, setting)
             return
         chunks: list[bytes] = []
         size = 0
@@ -39,8 +51,8 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.disconnect":
                 return
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._reject(scope, send)
+            if size > limit:
+                await self._reject(scope, send, limit, setting)
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
@@ -56,14 +68,14 @@ class BodySizeLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _reject(self, scope: Scope, send: Send) -> None:
+    async def _reject(self, scope: Scope, send: Send, limit: int, setting: str) -> None:
         body = json.dumps(
             {
                 "type": "urn:hwscore:problem:content-too-large",
                 "title": "Content Too Large",
                 "status": 413,
-                "detail": f"the request body is larger than {self.max_bytes} bytes, the limit "
-                "of this server (HWSCORE_MAX_REQUEST_BYTES)",
+                "detail": f"the request body is larger than {limit} bytes, the limit "
+                f"of this server ({setting})",
                 "instance": scope["path"],
             }
         ).encode()

@@ -44,6 +44,13 @@ class Settings(BaseSettings):
     )
     max_jobs_in_flight_per_key: int = Field(default=4, ge=1)
     max_request_bytes: int = Field(default=1_000_000, ge=1000)
+    max_model_bytes: int = Field(
+        default=64_000_000,
+        ge=1000,
+        description="Largest weights file POST /api/v1/models accepts (that route alone; "
+        "max_request_bytes stays the limit of every other request). 64 MB holds a network "
+        "at the 5 M parameter limit in float64.",
+    )
     submit_rate_per_minute: float = Field(
         default=30.0,
         ge=0,

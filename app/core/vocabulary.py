@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from hwmodels.weights_file import WeightsProblem as WeightsProblem  # re-exported (below)
+
 
 class JobStatus(StrEnum):
     """Where a job is in its life; terminal statuses never change again."""
@@ -56,3 +58,14 @@ class SweepMode(StrEnum):
 
     RETRAIN = "retrain"
     EVALUATE = "evaluate"
+
+
+class UploadProblem(StrEnum):
+    """Why an uploaded model or a job naming one was refused, beyond the faults of the
+    weights themselves (``WeightsProblem``: not_safetensors, pickled_checkpoint,
+    malformed_safetensors, unsupported_dtype, missing_tensor, extra_tensor, wrong_shape,
+    non_finite; defined by the engine, which finds them, and re-exported here)."""
+
+    TOO_LARGE = "too_large"
+    INVALID_ARCHITECTURE = "invalid_architecture"
+    MODEL_MISMATCH = "model_mismatch"

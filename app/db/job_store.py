@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.vocabulary import OWNED_STATUSES, JobKind, JobStatus
-from app.db.models import Artifact, Job, JobEvent, utcnow
+from app.db.models import Artifact, Job, JobEvent, UploadedModel, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,17 @@ class JobStore:
         """The job's status now, or None if the job does not exist."""
         with self._sessions() as session:
             return session.execute(select(Job.status).where(Job.id == job_id)).scalar()
+
+    def model_weights(self, model_id: str, sha256: str) -> bytes | None:
+        """An uploaded model's stored weights, if it still holds exactly these (None: it
+        was deleted since the job was submitted)."""
+        with self._sessions() as session:
+            content = session.execute(
+                select(UploadedModel.content).where(
+                    UploadedModel.id == model_id, UploadedModel.sha256 == sha256
+                )
+            ).scalar()
+        return content
 
     def should_stop(self, claim: Claim) -> bool:
         """True when the worker must stop: cancel requested, or the job is no longer ours."""

@@ -1,4 +1,5 @@
-"""The database schema: API keys, jobs, their events and artifacts (SQLAlchemy 2, typed).
+"""The database schema: API keys, jobs, their events and artifacts, uploaded models
+(SQLAlchemy 2, typed).
 
 The job row is the source of truth for everything a user sees; a broker message only
 wakes a worker with a job id. The same models run on PostgreSQL and SQLite.
@@ -28,6 +29,7 @@ from app.core.vocabulary import JobKind, JobStatus
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 200
 ARTIFACT_NAME_MAX_LENGTH = 100
+MODEL_NAME_MAX_LENGTH = 200
 """Column widths a request value must fit (the API declares them on its parameters)."""
 
 
@@ -149,6 +151,29 @@ class Sweep(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(IDEMPOTENCY_KEY_MAX_LENGTH))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UploadedModel(Base):
+    """Trained float weights a caller uploaded, to be scored by jobs naming its id.
+
+    ``content`` is the checked weights in hwscore's canonical form (float32 safetensors
+    under hwscore's tensor names), so a worker reads it without checking it again and
+    ``sha256`` (of that content) identifies the weights in a job's spec hash.
+    """
+
+    __tablename__ = "models"
+    __table_args__ = (Index("ix_models_owner_created", "owner_key", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    owner_key: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(MODEL_NAME_MAX_LENGTH))
+    dataset: Mapped[str] = mapped_column(String(40))
+    network: Mapped[dict[str, Any]] = mapped_column(JSON)
+    parameters: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

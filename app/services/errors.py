@@ -47,3 +47,15 @@ class SubmitRateExceeded(ServiceError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class UnsupportedUpload(ServiceError):
+    """An uploaded file is not in an accepted format (e.g. a pickle, which can run code)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class UploadTooLarge(ServiceError):
+    """An uploaded file is over its size limit."""

@@ -35,6 +35,7 @@ from app.core.vocabulary import TERMINAL_STATUSES, JobStatus
 from app.db import queries
 from app.db.models import Artifact, Job, new_id, utcnow
 from app.schemas import API_PREFIX, JobCreate
+from app.services import models
 from app.services.dispatch import Dispatcher
 from app.services.errors import (
     InvalidRequest,
@@ -47,7 +48,7 @@ from hwmodels import ENGINE_VERSION
 from hwmodels.cost import estimate_cost, over_budget
 from hwmodels.profile import HardwareProfile, UnknownPresetError, resolve_profile
 from hwmodels.report import ARTIFACTS
-from hwmodels.specs import StudySpec
+from hwmodels.specs import StartFrom, StudySpec
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,9 @@ def spec_hash(spec: StudySpec, extra: dict[str, Any] | None = None) -> str:
     learns only that it was reused, never the original's id. ``extra``: whatever else
     the work depends on (an evaluate-mode sweep's grid).
     """
-    work = spec.model_dump(mode="json", exclude={"profile": _PROFILE_LABELS})
+    # The weights' content hash stays in; which upload holds them does not matter.
+    exclude: dict[str, Any] = {"profile": _PROFILE_LABELS, "start_from": {"model_id"}}
+    work = spec.model_dump(mode="json", exclude=exclude)
     return _canonical_hash({"engine": ENGINE_VERSION, "spec": work, **(extra or {})})
 
 
@@ -86,7 +89,9 @@ def request_hash(request: BaseModel) -> str:
     return _canonical_hash(request.model_dump(mode="json"))
 
 
-def build_spec(request: JobCreate, max_cost: int | None = None) -> StudySpec:
+def build_spec(
+    request: JobCreate, max_cost: int | None = None, start_from: StartFrom | None = None
+) -> StudySpec:
     """Resolve the profile and validate the whole study, or raise InvalidRequest.
 
     With ``max_cost``, a study whose estimated cost (hwmodels.cost) is above it is
@@ -111,6 +116,7 @@ def build_spec(request: JobCreate, max_cost: int | None = None) -> StudySpec:
             profile=profile,
             training=request.training,
             evaluation=request.evaluation,
+            start_from=start_from,
         )
     except ValidationError as exc:
         raise _invalid(describe_errors(exc.errors(), StudySpec, prefix=["body"])) from None
@@ -145,8 +151,11 @@ def submit_job(
     max_cost: int | None = None,
 ) -> Submission:
     """Create the job (or reuse finished work, or replay an idempotent request) and send it."""
-    spec = build_spec(request, max_cost)
     digest = request_hash(request)
+    start_from = None
+    if request.model_id is not None:  # 404 for another key's model, as for its jobs
+        request, start_from = models.start_from_model(session, owner, request)
+    spec = build_spec(request, max_cost, start_from)
     if idempotency_key is not None:
         earlier = queries.find_by_idempotency_key(session, owner, idempotency_key)
         if earlier is not None:

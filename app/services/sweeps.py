@@ -45,6 +45,9 @@ class SweepSubmission:
 
 def build_sweep(request: SweepCreate, max_cost: int | None) -> tuple[StudySpec, list[SweepPoint]]:
     """Validate the base study and the grid, or raise InvalidRequest naming the field."""
+    if request.study.model_id is not None:
+        message = "sweeps do not take an uploaded model yet; submit one job per profile instead"
+        raise _invalid(["body", "study", "model_id"], message, "model_id_unsupported")
     try:
         spec = job_service.build_spec(request.study)
     except InvalidRequest as exc:

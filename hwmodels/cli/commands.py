@@ -6,12 +6,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from hwmodels.cli.output import format_profiles, format_report
 from hwmodels.cli.progress import ProgressBar
 from hwmodels.cli.spec import UsageError, build_spec
 from hwmodels.datasets.errors import DatasetError
 from hwmodels.profile import PRESETS
+from hwmodels.specs import StartFrom, StudySpec
+from hwmodels.weights_check import canonical_weights
+from hwmodels.weights_file import WeightsError, read_safetensors
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -38,9 +42,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     from hwmodels.pipeline import run_study  # torch is imported here, not before
 
+    float_weights = None
+    if args.weights is not None:
+        try:
+            spec, float_weights = _given_weights(spec, args.weights)
+        except (OSError, WeightsError) as exc:
+            return _fail(f"error: --weights {args.weights}: {_reason(exc)}", EXIT_USAGE)
     progress = ProgressBar(sys.stderr, enabled=not args.quiet)
     try:
-        result = run_study(spec, data_dir=args.data_dir, on_progress=progress)
+        result = run_study(
+            spec, data_dir=args.data_dir, on_progress=progress, float_weights=float_weights
+        )
     except DatasetError as exc:
         progress.close()
         hint = "" if args.data_dir else "\nOr name the folder for this run: --data-dir DIR."
@@ -56,6 +68,22 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         print(format_report(result.report))
     return 0
+
+
+def _given_weights(spec: StudySpec, path: Path) -> tuple[StudySpec, dict[str, Any]]:
+    """The study starting from the file's weights (checked against the network), and
+    those weights as a state dict."""
+    from hwmodels.weights_load import read_weights_file, state_dict
+
+    weights = canonical_weights(read_weights_file(path), spec.network, spec.dataset)
+    spec = spec.model_copy(update={"start_from": StartFrom(sha256=weights.sha256)})
+    return spec, state_dict(read_safetensors(weights.content))
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
 
 
 def _fail(message: str, code: int) -> int:

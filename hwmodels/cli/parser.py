@@ -87,6 +87,14 @@ def add_study_arguments(parser: argparse.ArgumentParser, *, local: bool) -> None
             type=Path,
             help="dataset folder (default: $HWSCORE_DATA_DIR, else ~/.cache/hwscore/data)",
         )
+    data.add_argument(
+        "--weights",
+        type=Path,
+        metavar="FILE",
+        help="trained float weights to score instead of training in float: safetensors, or "
+        "a PyTorch state dict (read with weights_only=True); names layers.<i>.weight/bias "
+        "or nn.Sequential's",
+    )
     data.add_argument("--train-samples", type=int, help="use only the first N training images")
     data.add_argument("--test-samples", type=int, help="use only the first N test images")
 

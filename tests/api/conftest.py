@@ -29,6 +29,7 @@ from tests.integration.services import flushed_redis, fresh_postgres_database
 API_REDIS_URL = os.environ.get("HWSCORE_TEST_API_REDIS_URL", "redis://127.0.0.1:6379/14")
 MAX_IN_FLIGHT = 3
 MAX_REQUEST_BYTES = 20_000
+MAX_MODEL_BYTES = 200_000
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,7 @@ def settings(
         auth="on",
         max_jobs_in_flight_per_key=MAX_IN_FLIGHT,
         max_request_bytes=MAX_REQUEST_BYTES,
+        max_model_bytes=MAX_MODEL_BYTES,
         # The tests sweep explicitly when they mean to: no sweep thread under their feet.
         recovery_sweep=False,
         metrics_cache_s=0.0,  # tests read /metrics right after changing jobs
