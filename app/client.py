@@ -17,6 +17,7 @@ Retry-After (a submit carries an Idempotency-Key, so a retried submit never runs
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -35,6 +36,7 @@ KEY_ENV = "HWSCORE_API_KEY"
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 JOBS = "/api/v1/jobs"
 SWEEPS = "/api/v1/sweeps"
+MODELS = "/api/v1/models"
 RETRYABLE = frozenset({429, 503})
 
 
@@ -145,6 +147,37 @@ class HwscoreClient:
 
     def close(self) -> None:
         self._http.close()
+
+    # --- uploaded models ----------------------------------------------------------------
+
+    def upload_model(
+        self,
+        weights: str | Path | bytes,
+        network: Mapping[str, Any],
+        *,
+        dataset: str = "mnist",
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Upload trained float weights (a safetensors file or its bytes) for ``network``
+        (a job's "network" object); returns the model, whose ``id`` a job names as
+        ``model_id``. The server refuses a pickled .pt (415): convert it first."""
+        content = weights if isinstance(weights, bytes) else Path(weights).read_bytes()
+        form = {"architecture": json.dumps(dict(network)), "dataset": dataset}
+        if name is not None:
+            form["name"] = name
+        files = {"weights": ("model.safetensors", content, "application/octet-stream")}
+        return self._json("POST", MODELS, data=form, files=files)
+
+    def models(self) -> list[dict[str, Any]]:
+        """Your uploaded models, newest first."""
+        models: list[dict[str, Any]] = self._json("GET", MODELS)["models"]
+        return models
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        return self._json("GET", f"{MODELS}/{model_id}")
+
+    def delete_model(self, model_id: str) -> None:
+        self._request("DELETE", f"{MODELS}/{model_id}")
 
     # --- jobs -------------------------------------------------------------------------
 

@@ -129,7 +129,10 @@ def _fail(args: argparse.Namespace, message: str, code: int) -> int:
 def _submit(client: HwscoreClient, args: argparse.Namespace) -> int:
     from app.client_request import build_request
 
-    job = client.submit(build_request(args))
+    body = build_request(args)
+    if args.weights is not None:
+        body = _with_uploaded_weights(client, body, args.weights)
+    job = client.submit(body)
     print(job.id)
     if job.reused:
         _note(f"job {job.id}: the same study already ran on this server; its result is reused")
@@ -137,6 +140,32 @@ def _submit(client: HwscoreClient, args: argparse.Namespace) -> int:
         _note(f"job {job.id} is {job.status}; follow it with: hwscore wait {job.id}")
         return 0
     return _follow(client, job.id, args)
+
+
+def _with_uploaded_weights(
+    client: HwscoreClient, body: dict[str, Any], path: Path
+) -> dict[str, Any]:
+    """Upload the weights for the body's network and dataset; the body then names the
+    model instead (a .pt state dict is read here with weights_only=True and sent as
+    safetensors: the server takes no pickles)."""
+    from hwmodels.specs import NetworkSpec
+    from hwmodels.weights_file import WeightsError, read_safetensors, write_safetensors
+
+    try:
+        content = path.read_bytes()
+        if content[8:9] != b"{":  # not safetensors: a PyTorch state dict, read safely
+            from hwmodels.weights_load import read_weights_file  # imports torch
+
+            content = write_safetensors(read_weights_file(path))
+        read_safetensors(content)  # a damaged file is reported here, not by the server
+    except (OSError, WeightsError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise UsageError(f"--weights {path}: {reason}") from None
+    network = body.pop("network", None) or NetworkSpec().model_dump(mode="json")
+    dataset = body.pop("dataset", "mnist")
+    model = client.upload_model(content, network, dataset=dataset, name=path.name)
+    _note(f"uploaded {path} as model {model['id']} ({model['parameters']:,} parameters)")
+    return {**body, "model_id": model["id"]}
 
 
 @_runs
