@@ -5,10 +5,11 @@ without global drift compensation, on a PCM-like profile with conductance drift.
 
 One run_study (the service's own path) on a budget of a few minutes on 2 cores: the
 784-256-128-10 MLP trained ``--epochs`` float epochs and ``--hw-epochs`` STE
-hardware-aware epochs on the first ``--train-samples`` training images, scored on the
-first ``--test-samples`` test images over ``--chips`` simulated chips at t0 and at each
-of TIMES. The profile is the pcm-3bit preset with drift nu ~ N(0.05, 0.02^2) per device
-(``--nu-mean``, ``--nu-spread``), t0 = 1 s, compensation on.
+hardware-aware epochs on the training set (or its first ``--train-samples`` images),
+scored on the test set (or its first ``--test-samples``) over ``--chips`` simulated
+chips at t0 and at each of TIMES. The profile is the pcm-3bit preset with drift
+nu ~ N(0.05, 0.02^2) per device (``--nu-mean``, ``--nu-spread``), t0 = 1 s, compensation
+on.
 """
 
 from __future__ import annotations
@@ -60,10 +61,10 @@ def pct(stats: ChipStatistics | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("HWSCORE_DATA_DIR"))
-    parser.add_argument("--train-samples", type=int, default=12_000)
-    parser.add_argument("--test-samples", type=int, default=2_000)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--hw-epochs", type=int, default=2)
+    parser.add_argument("--train-samples", type=int, default=None)
+    parser.add_argument("--test-samples", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--hw-epochs", type=int, default=3)
     parser.add_argument("--chips", type=int, default=20)
     parser.add_argument("--nu-mean", type=float, default=0.05)
     parser.add_argument("--nu-spread", type=float, default=0.02)

@@ -138,3 +138,21 @@ def test_a_job_without_drift_times_has_no_time_figure_and_misses_none(
     assert "drift.svg" not in page and "Accuracy over time" not in page
     missing = client.get(f"{JOBS}/{job.id}/report/figures/drift.svg", headers=alice.headers)
     assert_problem(missing, 404, "no figure 'drift'")
+
+
+README_DRIFT_EXAMPLE: dict[str, Any] = {
+    "dataset": "mnist",
+    "network": {"hidden": [256, 128]},
+    "profile": {
+        "preset": "pcm-3bit",
+        "overrides": {"drift": {"nu_mean": 0.05, "nu_spread": 0.02, "compensation": True}},
+    },
+    "training": {"epochs": 5, "hw_epochs": 3},
+    "evaluation": {"chips": 20, "drift_times_s": TIMES},
+}
+
+
+def test_the_readme_drift_example_is_accepted(client: TestClient, alice: Caller) -> None:
+    body = {**README_DRIFT_EXAMPLE, "fresh": True}
+    response = client.post(JOBS, json=body, headers=alice.headers)
+    assert response.status_code == 202, response.text
