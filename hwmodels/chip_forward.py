@@ -111,6 +111,8 @@ def _conv(
     if pool is not None:
         norms = [m.unsqueeze(2) for m in patch_norms(h, g, grid, split, groups)]
         std = layer.scale.reshape(1, 1, -1, 1, 1) * module.read_factor
+        if layer.read_gain is not None:  # drift compensation, per chip
+            std = std * layer.read_gain.view(1, -1, 1, 1, 1)
         shape = (n, chips, g.out_channels, height, width)
 
         def noise(y: Tensor, tile: int) -> Tensor:
@@ -142,6 +144,8 @@ def _linear(
     if pool is not None:
         norms = [h[..., a:b].square().sum(dim=-1, keepdim=True).sqrt_() for a, b in ranges]
         std = layer.scale.reshape(-1) * layer.module.read_factor
+        if layer.read_gain is not None:  # drift compensation, per chip
+            std = std * layer.read_gain
         shape = (chips, h.shape[1], weight.shape[-2])
 
         def noise(y: Tensor, tile: int) -> Tensor:

@@ -149,11 +149,20 @@ def chip_pairs(
     mapper: WeightMapper, nominal: Tensor, noise: NoiseConfig, generator: torch.Generator
 ) -> Tensor:
     """One layer of one chip: nominal device pairs (out, in, 2) + programming noise + faults."""
+    programmed, faults = programmed_pairs(mapper, nominal, noise, generator)
+    return perturb(programmed, mapper.pair, 0.0, None, faults)
+
+
+def programmed_pairs(
+    mapper: WeightMapper, nominal: Tensor, noise: NoiseConfig, generator: torch.Generator
+) -> tuple[Tensor, Faults | None]:
+    """One layer of one chip before its faults are applied: the pairs with programming
+    noise, and the stuck devices (drift.py drifts the former, never the latter)."""
     normal = None
     if noise.programming > 0.0:
         normal = torch.randn(nominal.shape, generator=generator, dtype=nominal.dtype)
     (faults,) = draw_faults([nominal.numel() // 2], mapper.pair, noise, generator)
-    return perturb(nominal, mapper.pair, noise.programming, normal, faults)
+    return perturb(nominal, mapper.pair, noise.programming, normal, None), faults
 
 
 class NormalPool:
@@ -186,6 +195,7 @@ __all__ = [
     "chip_pairs",
     "draw_faults",
     "perturb",
+    "programmed_pairs",
     "read_noise_factor",
     "varies_per_chip",
 ]

@@ -6,10 +6,12 @@ of failing hours later. The unit is the *parameter-sample pass*: one sample thro
 weight and bias of the network once (about one multiply-accumulate per parameter). A
 study costs
 
-    training samples x (epochs + hw_epochs) x parameters + chips x test samples x parameters
+    training samples x (epochs + hw_epochs) x parameters
+        + chips x test samples x parameters x evaluations
 
 (training counts forward, backward and hardware transform as one pass per sample and
-epoch; the Monte Carlo counts one pass per chip and test image). The constant below turns
+epoch; the Monte Carlo counts one pass per chip and test image, and ``evaluations`` is 1
+plus one per drift time, two per time with drift compensation). The constant below turns
 passes into seconds; it carries the factors the formula leaves out.
 
 A conv net reuses each weight at every output position, so its "parameters" in the
@@ -81,6 +83,8 @@ def estimate_cost(spec: StudySpec) -> StudyCost:
     parameters = work_per_sample(spec)
     train, test = spec.samples("train"), spec.samples("test")
     training, chips = spec.training, spec.evaluation.chips
+    evaluations = drift_evaluations(spec)
+    repeats = f" x {evaluations} evaluations (t0 and drift times)" if evaluations > 1 else ""
     size = (
         f"{parameters:,} parameters"
         if spec.network.is_mlp
@@ -104,13 +108,20 @@ def estimate_cost(spec: StudySpec) -> StudyCost:
             ),
             CostPart(
                 "chip evaluation",
-                chips * test * parameters,
-                f"{chips} chips x {test:,} test samples x {size}",
+                chips * test * parameters * evaluations,
+                f"{chips} chips x {test:,} test samples x {size}{repeats}",
                 ("evaluation.chips", "evaluation.test_samples"),
             ),
         ),
         mlp=spec.network.is_mlp,
     )
+
+
+def drift_evaluations(spec: StudySpec) -> int:
+    """Monte Carlo evaluations of each network: t0, then each drift time (twice with
+    compensation, as drift.drift_schedule runs them)."""
+    times = len(spec.evaluation.drift_times_s or [])
+    return 1 + times * (2 if spec.profile.drift.compensation else 1)
 
 
 def budget_for(seconds: float) -> int:
@@ -144,6 +155,7 @@ __all__ = [
     "CostPart",
     "StudyCost",
     "budget_for",
+    "drift_evaluations",
     "estimate_cost",
     "over_budget",
     "work_per_sample",

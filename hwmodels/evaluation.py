@@ -13,6 +13,10 @@ to three times faster on CPUs with bf16 instructions.
 Chip c is drawn from generators seeded by (seed, c, layer): the same seed gives the same
 chips whatever the chunking, and a naive and a hardware-aware net evaluated with the same
 seed meet the same random draws. Read noise comes from a NormalPool (see chips.py).
+
+``drift`` evaluates the same chips at a time after programming (drift.py): every chip
+then goes through the per-chip path, its devices drifted, and with compensation each
+layer's W_eff and read noise are scaled by that chip's read-out scale.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import torch
 from torch import Tensor, nn
 
 from hwmodels.chip_forward import forward_chips, needs_layer_walk
-from hwmodels.chips import NormalPool, chip_generator, chip_pairs, varies_per_chip
+from hwmodels.chips import NormalPool, chip_generator, varies_per_chip
+from hwmodels.drift import DriftAt
 from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
 from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
@@ -81,12 +86,22 @@ class _Layer:
     adc: Uniform | None
     nominal: Tensor | None  # device pairs (out, in, 2) when chips differ
     weight: Tensor | None  # shared W_eff when chips do not differ
+    read_gain: Tensor | None = None  # (chips, 1, 1) drift compensation of the chunk
 
 
-def chip_weights(net: HardwareNet, chip: int, seed: int) -> list[Tensor]:
+def chip_weights(
+    net: HardwareNet, chip: int, seed: int, drift: DriftAt | None = None
+) -> list[Tensor]:
     """W_eff of every layer of one simulated chip (for inspection and tests)."""
-    layers = _plan(net, varies_per_chip(net.profile.noise))
-    return [_chip_weight(net, layer, index, chip, seed) for index, layer in enumerate(layers)]
+    layers = _plan(net, _varies(net, drift))
+    return [
+        _chip_weight(net, layer, index, chip, seed, drift)[0] for index, layer in enumerate(layers)
+    ]
+
+
+def _varies(net: HardwareNet, drift: DriftAt | None) -> bool:
+    """True when each chip needs its own weights (noise, faults or drift)."""
+    return varies_per_chip(net.profile.noise) or (drift is not None and drift.changes_chips)
 
 
 @torch.no_grad()
@@ -102,11 +117,13 @@ def chip_accuracies(
     should_cancel: CancelCheck = never_cancel,
     memory_mb: int = DEFAULT_MEMORY_MB,
     confusion: Tensor | None = None,
+    drift: DriftAt | None = None,
 ) -> list[float]:
     """Accuracy of each of ``chips`` simulated chips of a calibrated hardware net.
 
     ``confusion``: a (classes, classes) int64 tensor to which the counts
     [true class, predicted class] of every chip are added (for the report's figure).
+    ``drift``: the chips at a time after programming (None: at t0).
     """
     if chips < 1:
         raise ValueError("evaluate at least one chip")
@@ -114,7 +131,7 @@ def chip_accuracies(
         raise ValueError("compute_dtype must be torch.float32 or torch.bfloat16")
     keep_freed_memory()
     noise = net.profile.noise
-    per_chip = varies_per_chip(noise)
+    per_chip = _varies(net, drift)
     set_mode(net, HARD)
     if not per_chip and noise.read <= 0.0:
         value = accuracy(net, images, labels)  # every chip is the same, and exact
@@ -139,7 +156,10 @@ def chip_accuracies(
         weights = []
         for index, layer in enumerate(layers):
             if per_chip:
-                stacked = torch.stack(_chip_weights(net, layer, index, first, count, seed))
+                drawn = _chip_weights(net, layer, index, first, count, seed, drift)
+                stacked = torch.stack([weight for weight, _ in drawn])
+                if drift is not None and drift.compensated:
+                    layer.read_gain = torch.tensor([gain for _, gain in drawn]).view(-1, 1, 1)
             else:
                 assert layer.weight is not None
                 stacked = layer.weight
@@ -207,8 +227,14 @@ def _plan(net: HardwareNet, per_chip: bool) -> list[_Layer]:
 
 
 def _chip_weights(
-    net: HardwareNet, layer: _Layer, index: int, first: int, count: int, seed: int
-) -> list[Tensor]:
+    net: HardwareNet,
+    layer: _Layer,
+    index: int,
+    first: int,
+    count: int,
+    seed: int,
+    drift: DriftAt | None,
+) -> list[tuple[Tensor, float]]:
     """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
 
     torch's normal generator runs on one core and the draws are about a quarter of the
@@ -218,19 +244,26 @@ def _chip_weights(
     threads = min(torch.get_num_threads(), count)
     chips = range(first, first + count)
     if threads <= 1:
-        return [_chip_weight(net, layer, index, chip, seed) for chip in chips]
+        return [_chip_weight(net, layer, index, chip, seed, drift) for chip in chips]
     with ThreadPoolExecutor(threads) as pool:
-        return list(pool.map(lambda chip: _chip_weight(net, layer, index, chip, seed), chips))
+        return list(
+            pool.map(lambda chip: _chip_weight(net, layer, index, chip, seed, drift), chips)
+        )
 
 
-def _chip_weight(net: HardwareNet, layer: _Layer, index: int, chip: int, seed: int) -> Tensor:
+def _chip_weight(
+    net: HardwareNet, layer: _Layer, index: int, chip: int, seed: int, drift: DriftAt | None
+) -> tuple[Tensor, float]:
+    """W_eff of one layer of one chip, and its drift compensation scale (1 without)."""
     if layer.nominal is None:
         assert layer.weight is not None
-        return layer.weight
+        return layer.weight, 1.0
     mapper = layer.module.mapper
     generator = chip_generator(seed, chip, index)
-    pairs = chip_pairs(mapper, layer.nominal, net.profile.noise, generator)
-    return mapper.effective_from_pairs(pairs) * layer.scale
+    at = drift or DriftAt(net.profile.drift, net.profile.drift.t0_s)
+    pairs, gain = at.chip_pairs(mapper, layer.nominal, net.profile.noise, generator)
+    scale = layer.scale * gain if gain != 1.0 else layer.scale
+    return mapper.effective_from_pairs(pairs) * scale, gain
 
 
 def _forward(
@@ -295,6 +328,8 @@ def _add_read_noise(
     scale = layer.scale.reshape(-1) * factor
     # std is (..., images, out) when classes come last, else (..., out, images)
     std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
+    if layer.read_gain is not None:
+        std = std * layer.read_gain
     shape = (chips, y.shape[-2], y.shape[-1])
     if tuple(y.shape) == shape:
         return y.addcmul_(pool.normal(shape), std)

@@ -16,6 +16,10 @@ Raises JobCancelled when should_cancel() answers True (checked between batches a
 chunks) and DatasetUnavailableError when the dataset's files are missing and cannot be
 fetched. On an ideal profile, or with hw_epochs = 0, there is nothing to learn: the
 hardware-aware net is the naive one and its statistics are the naive statistics.
+
+With ``evaluation.drift_times_s`` each evaluation phase also scores its network on the
+same chips at every time (and compensated, when the profile asks), through the same
+Monte Carlo loop; hardware-aware training itself sees the chip at t0 only.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 from safetensors.torch import save as save_safetensors
 
 from hwmodels.datasets.loader import load_split
+from hwmodels.drift import DriftAt, drift_points, drift_schedule
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
 from hwmodels.figure_data import report_figures
 from hwmodels.network import (
@@ -124,14 +129,13 @@ def run_study(
     calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
     # The confusion matrix is the hardware-aware model's: the naive one's when they are one.
     confusion = torch.zeros(naive_net.sizes[-1], naive_net.sizes[-1], dtype=torch.long)
-    naive = _chips(
+    naive, naive_over_time = _evaluate(
         naive_net,
         test.images,
         test.labels,
         spec,
-        progress,
-        plan,
-        "naive_evaluation",
+        plan.part(progress, "naive_evaluation"),
+        plan.drift,
         None if plan.trains_hardware_aware else confusion,
     )
     timings["naive_evaluation"] = _since(clock)
@@ -152,23 +156,24 @@ def run_study(
     clock = time.perf_counter()
     _phase(progress, plan, "hardware_aware_evaluation")
     if plan.trains_hardware_aware:
-        hardware_aware = _chips(
+        hardware_aware, aware_over_time = _evaluate(
             hw_net,
             test.images,
             test.labels,
             spec,
-            progress,
-            plan,
-            "hardware_aware_evaluation",
+            plan.part(progress, "hardware_aware_evaluation"),
+            plan.drift,
             confusion,
         )
     else:
-        hardware_aware = naive
+        hardware_aware, aware_over_time = naive, naive_over_time
     timings["hardware_aware_evaluation"] = _since(clock)
     timings["total"] = _since(started)
 
     report = _report(spec, hw_net, float_accuracy, naive, hardware_aware, timings)
     report.figures = report_figures(naive_net, hw_net, confusion, records)
+    if spec.evaluation.drift_times_s is not None:
+        report.drift = drift_points(plan.drift, naive_over_time, aware_over_time)
     artifacts = {
         "float_weights.pt": _state_bytes(float_net),
         "hw_weights.pt": _state_bytes(hw_net),
@@ -190,8 +195,9 @@ class _Plan:
         train_n = spec.samples("train")
         test_n = spec.samples("test")
         chips = spec.evaluation.chips
-        noisy = profile.noise.programming > 0 or profile.noise.read > 0
-        eval_cost = test_n * (chips if noisy else 1) / 6.0
+        self.drift = drift_schedule(profile.drift, spec.evaluation.drift_times_s or [])
+        noisy = profile.noise.programming > 0 or profile.noise.read > 0 or profile.drift.active
+        eval_cost = (1 + len(self.drift)) * test_n * (chips if noisy else 1) / 6.0
         cost: dict[Phase, float] = {
             "loading_data": 0.02 * train_n,
             "float_training": training.epochs * train_n if trains_float else 0.0,
@@ -223,17 +229,41 @@ def _cancel_check(should_cancel: CancelCheck) -> None:
         raise JobCancelled("cancelled")
 
 
-def _chips(
+def _evaluate(
     net: HardwareNet,
     images: torch.Tensor,
     labels: torch.Tensor,
     spec: StudySpec,
     progress: Progress,
-    plan: _Plan,
-    phase: Phase,
+    schedule: list[DriftAt],
+    confusion: torch.Tensor | None,
+) -> tuple[ChipStatistics, list[ChipStatistics]]:
+    """Statistics at t0 (with the confusion counts), then at each point of ``schedule``."""
+    share = 1.0 / (1 + len(schedule))
+    at_t0 = _chips(net, images, labels, spec, progress.part(progress.phase, 0.0, share), confusion)
+    over_time = [
+        _chips(
+            net,
+            images,
+            labels,
+            spec,
+            progress.part(progress.phase, (1 + index) * share, share),
+            drift=at,
+        )
+        for index, at in enumerate(schedule)
+    ]
+    return at_t0, over_time
+
+
+def _chips(
+    net: HardwareNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    spec: StudySpec,
+    part: Progress,
     confusion: torch.Tensor | None = None,
+    drift: DriftAt | None = None,
 ) -> ChipStatistics:
-    part = plan.part(progress, phase)
     chips = spec.evaluation.chips
 
     def on_chips(done: int) -> None:
@@ -247,8 +277,9 @@ def _chips(
         seed=spec.training.seed,
         compute_dtype=COMPUTE_DTYPES[spec.evaluation.compute_dtype],
         on_chips=on_chips,
-        should_cancel=progress.should_cancel,
+        should_cancel=part.should_cancel,
         confusion=confusion,
+        drift=drift,
     )
     return chip_statistics(accuracies)
 

@@ -16,6 +16,8 @@ MAX_CLIP = 1e6
 range (3.4e38) turns the quantizer's step into infinity and every activation into NaN;
 real activations of these networks stay far below it."""
 
+MAX_DRIFT_TIME_S = 3.2e9  # about 100 years after programming
+
 
 class StrictModel(BaseModel):
     """What a person typed is taken as typed, or refused.
@@ -143,6 +145,50 @@ class ArrayConfig(StrictModel):
     columns: int = Field(ge=1, le=65536, description="Weight columns (bit lines) per array.")
 
 
+class DriftConfig(StrictModel):
+    """Conductance drift after programming: G(t) = G(t0) (t / t0)^(-nu) for t >= t0.
+
+    nu is drawn once per device of a simulated chip, normal with this mean and spread,
+    clipped at 0 (conductance does not grow back). The default (mean and spread 0) is no
+    drift; evaluation at times after t0 is asked for in ``evaluation.drift_times_s``.
+    """
+
+    nu_mean: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Mean drift exponent nu (PCM: about 0.05)."
+    )
+    nu_spread: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Std of nu from device to device."
+    )
+    t0_s: float = Field(
+        default=1.0,
+        gt=0.0,
+        le=MAX_DRIFT_TIME_S,
+        description="Time after programming (s) at which devices hold their programmed "
+        "conductance: the chip as trained and evaluated without drift.",
+    )
+    compensation: bool = Field(
+        default=False,
+        description="Also evaluate with global drift compensation: each layer's outputs "
+        "rescaled by its measured mean conductance decay (summed currents at t0 / at t).",
+    )
+
+    @property
+    def active(self) -> bool:
+        """True when any device can drift."""
+        return self.nu_mean > 0.0 or self.nu_spread > 0.0
+
+    @model_validator(mode="after")
+    def _compensation_needs_drift(self) -> DriftConfig:
+        if self.compensation and not self.active:
+            raise ValueError(
+                "drift.compensation needs drift: set drift.nu_mean or drift.nu_spread above 0"
+            )
+        return self
+
+
+_NO_DRIFT = DriftConfig()
+
+
 class HardwareProfile(StrictModel):
     """A complete description of the target hardware for one network."""
 
@@ -162,6 +208,12 @@ class HardwareProfile(StrictModel):
         description='Crossbar array size, e.g. {"rows": 256, "columns": 256}; null = '
         "unbounded (one array per layer). Left out of a dump when null, so stored "
         "profiles dump (and hash) as before.",
+    )
+    drift: DriftConfig = Field(
+        default=DriftConfig(),
+        exclude_if=lambda value: value == _NO_DRIFT,
+        description="Conductance drift after programming; left out of a dump when off "
+        "(the default), so stored profiles dump (and hash) as before.",
     )
 
     @model_validator(mode="after")
@@ -186,7 +238,7 @@ class HardwareProfile(StrictModel):
         return HardwareProfile.model_validate(merged)
 
 
-_PHYSICAL_FIELDS = {"weights", "conductance", "activations", "converters", "noise"}
+_PHYSICAL_FIELDS = {"weights", "conductance", "activations", "converters", "noise", "drift"}
 
 
 def _deep_merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -329,11 +381,13 @@ _IDEAL_PHYSICS = IDEAL.model_dump(include=_PHYSICAL_FIELDS)
 
 __all__ = [
     "MAX_CLIP",
+    "MAX_DRIFT_TIME_S",
     "PRESETS",
     "ActivationConfig",
     "ArrayConfig",
     "ConductanceConfig",
     "ConverterConfig",
+    "DriftConfig",
     "HardwareProfile",
     "NoiseConfig",
     "StrictModel",

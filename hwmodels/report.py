@@ -103,6 +103,20 @@ class ReportFigures(BaseModel):
     training: list[EpochPoint]
 
 
+class DriftPoint(BaseModel):
+    """Both networks on the same simulated chips at one time after programming."""
+
+    time_s: float = Field(description="Seconds after programming (at least profile.drift.t0_s).")
+    naive: ChipStatistics
+    hardware_aware: ChipStatistics
+    naive_compensated: ChipStatistics | None = Field(
+        default=None, description="With global drift compensation; null when it is off."
+    )
+    hardware_aware_compensated: ChipStatistics | None = Field(
+        default=None, description="With global drift compensation; null when it is off."
+    )
+
+
 class RobustnessReport(BaseModel):
     """Float, naive-deployment and hardware-aware accuracy of one network on one profile."""
 
@@ -125,6 +139,12 @@ class RobustnessReport(BaseModel):
     timings_s: dict[str, float]
     figures: ReportFigures | None = Field(
         default=None, description="Data for the report page; null in reports of engine < 3."
+    )
+    drift: list[DriftPoint] | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Accuracy at each of evaluation.drift_times_s; absent when the study "
+        "asked for no times.",
     )
 
 

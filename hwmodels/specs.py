@@ -6,10 +6,17 @@ and the workers. Limits live here so that every entry point enforces the same on
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from hwmodels.architectures import (
     ARCHITECTURES,
@@ -21,7 +28,7 @@ from hwmodels.architectures import (
     plan_layers,
 )
 from hwmodels.datasets.catalog import DATASETS, DatasetName, Split
-from hwmodels.profile import HardwareProfile, StrictModel
+from hwmodels.profile import MAX_DRIFT_TIME_S, HardwareProfile, StrictModel
 
 MAX_PARAMETERS = 5_000_000
 MAX_WORK_PER_SAMPLE = 200_000_000
@@ -35,6 +42,9 @@ MIN_BATCH_SIZE = 8
 network once per batch) dominates the run, which the cost estimate (hwmodels.cost) does
 not model: a tiny batch would make a job many times slower than estimated."""
 MIN_SAMPLES = 100
+MAX_DRIFT_TIMES = 12
+"""Times after programming one study may evaluate at: each costs one more Monte Carlo
+evaluation of both networks (two with drift compensation)."""
 
 
 class NetworkSpec(StrictModel):
@@ -169,6 +179,30 @@ class EvaluationSettings(StrictModel):
         "bfloat16 is 2-3x faster on CPUs with bf16 instructions and may move accuracies "
         "by about 0.1 pp.",
     )
+    drift_times_s: list[float] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_DRIFT_TIMES,
+        exclude_if=lambda value: value is None,
+        description="Also evaluate both networks at these times after programming (s), "
+        "increasing, each at least profile.drift.t0_s, e.g. [1, 3600, 86400, 2592000, "
+        "31536000]. null = only at t0. Left out of a dump when null, so stored specs "
+        "dump (and hash) as before.",
+    )
+
+    @field_validator("drift_times_s")
+    @classmethod
+    def _times_increase(cls, times: list[float] | None) -> list[float] | None:
+        if times is None:
+            return None
+        if any(t <= 0.0 or t > MAX_DRIFT_TIME_S for t in times):
+            raise ValueError(
+                f"every drift time must be above 0 and at most {MAX_DRIFT_TIME_S:g} s "
+                f"(about 100 years), got {times}"
+            )
+        if any(later <= earlier for earlier, later in itertools.pairwise(times)):
+            raise ValueError(f"drift times must be distinct and increasing, got {times}")
+        return times
 
 
 class StartFrom(StrictModel):
@@ -231,6 +265,17 @@ class StudySpec(StrictModel):
         return self
 
     @model_validator(mode="after")
+    def _drift_after_t0(self) -> StudySpec:
+        """Drift is measured from t0: the chip before t0 is not modelled."""
+        times, t0 = self.evaluation.drift_times_s, self.profile.drift.t0_s
+        if times is not None and min(times) < t0:
+            raise ValueError(
+                f"evaluation.drift_times_s must each be at least profile.drift.t0_s ({t0:g} s): "
+                f"got {min(times):g} s"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _samples_exist(self) -> StudySpec:
         """A sample count above the split's size would be cut silently by the loader."""
         asked: list[tuple[Split, str, str, int | None]] = [
@@ -255,6 +300,7 @@ class StudySpec(StrictModel):
 __all__ = [
     "DATASETS",
     "MAX_CHIPS",
+    "MAX_DRIFT_TIMES",
     "MAX_EPOCHS",
     "MAX_PARAMETERS",
     "MAX_WORK_PER_SAMPLE",

@@ -31,6 +31,7 @@ FIGURES: dict[str, str] = {
     "device": "Device conductance and programmed levels",
     "weights": "Weights against the device's levels, per layer",
     "confusion": "Confusion matrix of the hardware-aware model (all chips)",
+    "drift": "Accuracy over time after programming (conductance drift)",
 }
 """Figure names (as in their URLs) and titles, in page order."""
 
@@ -79,7 +80,14 @@ class ReportData:
             return False
         if figure in {"accuracy", "chips"}:
             return True
+        if figure == "drift":
+            return bool(self.report.drift)
         return self.report.figures is not None
+
+    def wanted(self, figure: str) -> bool:
+        """Whether this job calls for ``figure`` at all (drift: only when it asked for
+        times), so that a page lists as missing only what it should have had."""
+        return figure != "drift" or self.spec.evaluation.drift_times_s is not None
 
     def profile_rows(self) -> list[tuple[str, str]]:
         """The hardware profile as (field, value) rows, nested groups dotted."""

@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator
 
 from app.reports.data import ReportData
 from app.reports.device_figures import draw_confusion, draw_device, draw_weights
+from app.reports.drift_figures import draw_drift
 from app.reports.style import COLORS, new_figure
 
 matplotlib.use("Agg")
@@ -121,6 +122,7 @@ DRAW: dict[str, Callable[[ReportData], Figure]] = {
     "device": draw_device,
     "weights": draw_weights,
     "confusion": draw_confusion,
+    "drift": draw_drift,
 }
 
 

@@ -37,7 +37,9 @@ def report_page(data: ReportData, figure_src: Callable[[str], str], *, export: b
         job=data.job,
         summary=data.job.summary,
         figures=[FigureRef(name, FIGURES[name], figure_src(name)) for name in shown],
-        missing=[] if data.job.in_flight else [FIGURES[n] for n in FIGURES if n not in shown],
+        missing=[]
+        if data.job.in_flight
+        else [FIGURES[n] for n in FIGURES if n not in shown and data.wanted(n)],
         profile_rows=data.profile_rows(),
         study_rows=data.study_rows(),
         refresh_s=REPORT_REFRESH_S if data.job.in_flight and not export else None,
