@@ -107,14 +107,13 @@ def _worker(args: argparse.Namespace) -> int:
     from app.core.config import get_settings
 
     settings = get_settings()
-    if settings.torch_threads is None and args.concurrency > 1:
-        # N jobs at once share the cores instead of each grabbing all of them.
-        threads = max(1, (os.cpu_count() or 1) // args.concurrency)
-        os.environ["HWSCORE_TORCH_THREADS"] = str(threads)
-        get_settings.cache_clear()
+    # Compiled engine kernels (hwmodels.fused) are cached across jobs and restarts.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(settings.state_dir / "inductor-cache"))
 
     from workers.celery_app import QUEUE, celery_app
 
+    # The pool processes inherit it and share the cores by it (configure_torch_threads).
+    celery_app.conf.worker_concurrency = args.concurrency
     celery_app.worker_main(
         [
             "worker",

@@ -12,22 +12,29 @@ Measures (seconds unless named otherwise):
 - mc100_s / mc100_bf16_s: Monte Carlo over ``--chips`` chips of rram-4bit (programming
   and read noise, stuck devices) on the 10,000 test images, float32 and bfloat16, and
   the difference of their mean accuracies in percentage points;
-- peak_rss_mb, and the load average while it ran (other processes slow it down).
+- peak_rss_mb, and the load average while it ran (other processes slow it down);
+- with ``--eager-too``: the same epochs with the engine's fused paths off (Adam unfused,
+  the weight transform eager: the engine before they were added), interleaved in the
+  same rounds, as ``*_eager_*`` and ``*_speedup`` (eager time / fused time).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from hwmodels import fused, training
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies
 from hwmodels.network import FloatMLP, build_float, calibrate, copy_hardware, to_hardware
@@ -65,7 +72,30 @@ def hwa_run(
     return lambda: train_hardware_aware(copy_hardware(hardware), images, labels, run)
 
 
-def run(chips: int, data_dir: Path | None, repeats: int = 2) -> dict[str, Any]:
+@contextmanager
+def eager_engine() -> Iterator[None]:
+    """The engine without its fused paths: unfused Adam, eager weight transform."""
+    enabled, adam = fused.enabled(), training.adam
+    fused.set_enabled(False)
+    training.adam = functools.partial(adam, fused=False)
+    try:
+        yield
+    finally:
+        training.adam = adam
+        fused.set_enabled(enabled)
+
+
+def eager(action: Callable[[], Any]) -> Callable[[], Any]:
+    def run() -> Any:
+        with eager_engine():
+            return action()
+
+    return run
+
+
+def run(
+    chips: int, data_dir: Path | None, repeats: int = 2, eager_too: bool = False
+) -> dict[str, Any]:
     load_before = os.getloadavg()
     train = load_split("mnist", "train", data_dir)
     test = load_split("mnist", "test", data_dir)
@@ -81,6 +111,8 @@ def run(chips: int, data_dir: Path | None, repeats: int = 2) -> dict[str, Any]:
             net, get_preset("rram-2bit"), train.images, train.labels, strategy="annealed"
         ),
     }
+    if eager_too:
+        runs.update({f"{name}_eager": eager(action) for name, action in list(runs.items())})
     # Interleaved and repeated, so that the ratios compare epochs run under the same load.
     best = {name: min(timed(action) for _ in range(1)) for name, action in runs.items()}
     for _ in range(repeats - 1):
@@ -90,6 +122,14 @@ def run(chips: int, data_dir: Path | None, repeats: int = 2) -> dict[str, Any]:
     for name in ("hwa", "hwa_ste", "hwa_noisy"):
         results[f"{name}_epoch_s"] = round(best[name], 3)
         results[f"{name}_over_float_epoch"] = round(best[name] / best["float"], 2)
+    if eager_too:
+        results["float_eager_epoch_s"] = round(best["float_eager"], 3)
+        for name in ("float", "hwa", "hwa_ste", "hwa_noisy"):
+            if name != "float":
+                results[f"{name}_eager_epoch_s"] = round(best[f"{name}_eager"], 3)
+                ratio = best[f"{name}_eager"] / best["float_eager"]
+                results[f"{name}_eager_over_float_eager_epoch"] = round(ratio, 2)
+            results[f"{name}_speedup"] = round(best[f"{name}_eager"] / best[name], 2)
 
     noisy = to_hardware(net, get_preset("rram-4bit"))
     calibrate(noisy, train.images)
@@ -128,8 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chips", type=int, default=100, help="chips in the Monte Carlo run")
     parser.add_argument("--data-dir", type=Path, default=None, help="folder holding mnist/")
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per kind (best)")
+    parser.add_argument(
+        "--eager-too", action="store_true", help="also time the engine without its fused paths"
+    )
     args = parser.parse_args(argv)
-    results = run(args.chips, args.data_dir, args.repeats)
+    results = run(args.chips, args.data_dir, args.repeats, args.eager_too)
     if args.json:
         print(json.dumps(results))
     else:

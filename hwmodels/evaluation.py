@@ -44,6 +44,9 @@ ChipsDone = Callable[[int], None]
 DEFAULT_MEMORY_MB = 512
 MAX_CHIP_CHUNK = 32
 MAX_TENSOR_BYTES = 16 << 20
+GEMM_COLUMNS = 16
+"""Image chunks are a multiple of this many columns: the GEMM kernels run much slower
+on a ragged column count than on a multiple of their vector width."""
 
 
 @torch.no_grad()
@@ -282,6 +285,8 @@ def _forward(
     logits with classes last (a fast argmax).
     """
     h = x.t().contiguous()
+    if h.data_ptr() == x.data_ptr():  # one image: the transpose is a view of the caller's
+        h = h.clone()  # images, which the in-place DAC below must not modify
     neurons = net.neurons()
     last = len(layers) - 1
     for index, layer in enumerate(layers):
@@ -367,7 +372,8 @@ def _image_chunk(net: HardwareNet, chips: int, memory_mb: int) -> int:
     widths = sum(net.sizes[1:])
     budget = (memory_mb << 19) // (16 * chips * widths)
     largest = MAX_TENSOR_BYTES // (4 * chips * max(net.sizes[1:]))
-    return int(max(64, min(4096, budget, largest)))
+    images = int(max(64, min(4096, budget, largest)))
+    return images - images % GEMM_COLUMNS
 
 
 __all__ = ["accuracy", "chip_accuracies", "chip_statistics", "chip_weights"]

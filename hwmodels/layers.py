@@ -8,7 +8,7 @@ quantized uniformly to b_a bits.
 Both run in one of four modes (surrogates.Mode): ``float`` (exactly the float network),
 ``hard`` (the hardware, for evaluation), ``ste`` and ``smooth`` (for training). The
 weight transform runs once per forward call for the whole matrix, as one fused autograd
-function per layer.
+function per layer (its forward compiled where ``fused.py`` says so).
 
 The weight scale s (a percentile of |w|, mapping.py) is part of the hardware function
 w_eff = s q(w / s), so in training its gradient is kept: smooth mode differentiates
@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hwmodels import fused
 from hwmodels.chips import (
     Faults,
     NormalPool,
@@ -220,6 +221,12 @@ class _NoisySmoothWeight(torch.autograd.Function):
         normal: Tensor | None,
         faults: Faults | None,
     ) -> Tensor:
+        if fused.enabled() and sigma > 0.0 and normal is not None:
+            result, derivative = _fused_noisy(weight, s, table, mapper, sigma, normal, faults)
+            ctx.save_for_backward(weight, s, result, derivative)
+            ctx.source = source  # type: ignore[attr-defined]
+            ctx.gain = table.inv_step * mapper.norm  # type: ignore[attr-defined]
+            return result
         pairs, slopes = table.lookup(weight, s)
         if sigma > 0.0 and normal is not None:
             positive, negative = mapper.pair.positive, mapper.pair.negative
@@ -248,6 +255,29 @@ class _NoisySmoothWeight(torch.autograd.Function):
             grad_s = _scale_gradient(grad, result, grad_weight, weight, s)
             add_scale_gradient(grad_weight, grad_s, weight, source)
         return grad_weight, None, None, None, None, None, None, None
+
+
+def _fused_noisy(
+    weight: Tensor,
+    s: Tensor,
+    table: PairTable,
+    mapper: WeightMapper,
+    sigma: float,
+    normal: Tensor,
+    faults: Faults | None,
+) -> tuple[Tensor, Tensor]:
+    """``_NoisySmoothWeight``'s forward as one compiled kernel: (w_eff, derivative)."""
+    positive, negative = mapper.pair.positive, mapper.pair.negative
+    spread = torch.tensor([sigma * positive.span, sigma * negative.span])
+    clip = min(positive.gmin, negative.gmin) < CLIP_SIGMAS * sigma * positive.span
+    rows = table.packed.view(torch.float32).view(-1, 4)
+    numbers = fused.grid(table.inv_step, -table.lo * table.inv_step, table.last, mapper.norm)
+    weight = weight.detach()
+    if faults is None or not faults.index.numel():
+        return fused.noisy_smooth_weight(weight, s, rows, normal, spread, numbers, clip)
+    stuck = torch.full((*weight.shape, 2), math.nan)
+    stuck.view(-1).index_put_((faults.index,), faults.value)
+    return fused.stuck_smooth_weight(weight, s, rows, normal, spread, numbers, clip, stuck)
 
 
 class HardwareLinear(nn.Module):
@@ -342,10 +372,10 @@ class HardwareLinear(nn.Module):
             )
             return result
         with torch.no_grad():
-            v = self.weight / s
             if noise is None:
-                hard = mapper.nominal_effective(v, HARD) * s
+                hard = mapper.hard_weight(self.weight, s, compiled=track)
             else:
+                v = self.weight / s
                 normal, faults = self._noise_draw(noise)
                 pairs = perturb(
                     mapper.nominal_pairs(v), mapper.pair, noise.config.programming, normal, faults

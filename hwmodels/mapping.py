@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from hwmodels import fused
 from hwmodels.device import DevicePair, curve, device_pair, inverse_curve
 from hwmodels.profile import HardwareProfile
 from hwmodels.report import LayerMapping
@@ -168,6 +169,25 @@ class WeightMapper:
             if not self.uniform_thresholds:
                 return self.finder.effective(v.clamp(-1.0, 1.0))
             return self.code_effective.index_select(0, self.codes(v).reshape(-1)).view(v.shape)
+
+    def hard_weight(self, weight: Tensor, s: Tensor, compiled: bool = False) -> Tensor:
+        """s Q(w / s) of a nominal chip; ``compiled``: by a fused kernel where enabled
+        (fused.py), for training, which calls it at every step."""
+        with torch.no_grad():
+            if self.levels is None or not (compiled and fused.enabled()):
+                return self.nominal_effective(weight / s, Mode("hard")) * s
+            if self.uniform_thresholds:
+                levels = self.levels
+                slope, shift = (
+                    (levels / 2, levels / 2 + 0.5) if self.offset else (levels, levels + 0.5)
+                )
+                numbers = fused.grid(slope, shift, 0.0)
+                return fused.hard_weight_uniform(weight.detach(), s, self.code_effective, numbers)
+            if self.finder.cells == 0:
+                return self.nominal_effective(weight / s, Mode("hard")) * s
+            table = self.finder.packed.view(torch.float32).view(-1, 4)
+            numbers = fused.grid(self.finder.gain, 0.0, 0.0)
+            return fused.hard_weight_cells(weight.detach(), s, table, numbers)
 
     def effective_from_pairs(self, pairs: Tensor) -> Tensor:
         """w_eff / s for device pairs (..., 2), e.g. after noise and faults."""

@@ -245,10 +245,14 @@ def worker_name(hostname: str | None) -> str:
 
 
 def configure_torch_threads(settings: Settings) -> int:
-    """Give torch the configured thread count, or every core of the machine."""
+    """Give torch the configured thread count, or by default this process's share of the
+    cores: the worker's pool processes run jobs at once, and each taking every core
+    oversubscribes them (HWSCORE_TORCH_THREADS overrides)."""
     import torch
 
-    threads = settings.torch_threads or os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    concurrency = int(celery_app.conf.worker_concurrency or 1)
+    threads = settings.torch_threads or max(1, (cores or 1) // concurrency)
     torch.set_num_threads(threads)
     return threads
 

@@ -91,7 +91,9 @@ class Settings(BaseSettings):
         "with worker_lost instead of being queued again.",
     )
     torch_threads: int | None = Field(
-        default=None, description="Torch threads per worker. Empty: all cores of the machine."
+        default=None,
+        description="Torch threads per worker pool process. Empty: the machine's cores "
+        "divided by the worker's concurrency.",
     )
     max_job_cost: int | None = Field(
         default=None,

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics, chip_weights
+from hwmodels import evaluation
+from hwmodels.evaluation import (
+    GEMM_COLUMNS,
+    _image_chunk,
+    accuracy,
+    chip_accuracies,
+    chip_statistics,
+    chip_weights,
+)
 from hwmodels.layers import set_mode
 from hwmodels.network import HardwareMLP, calibrate, to_hardware
 from hwmodels.profile import IDEAL, HardwareProfile
@@ -95,3 +103,30 @@ def test_statistics_over_chips() -> None:
     assert stats.worst == 0.7 and stats.best == 1.0
     assert 0.7 <= stats.p5 <= 0.75
     assert stats.std == pytest.approx(0.129, abs=1e-3)
+
+
+@pytest.mark.parametrize(("chips", "memory_mb"), [(1, 512), (25, 512), (32, 64), (7, 3), (100, 1)])
+def test_image_chunks_are_whole_gemm_column_blocks(
+    noisy_net: HardwareMLP, chips: int, memory_mb: int
+) -> None:
+    size = _image_chunk(noisy_net, chips, memory_mb)
+    assert size >= GEMM_COLUMNS and size % GEMM_COLUMNS == 0
+
+
+def test_chunked_images_give_the_same_chips_and_leave_the_images_alone(
+    mnist_subset: Subset, trained_float: torch.nn.Module
+) -> None:
+    # 17 images: with a DAC and chunks of 16, the last chunk holds one image.
+    profile = HardwareProfile.model_validate(
+        {"weights": {"bits": 3}, "converters": {"input_bits": 4}, "noise": {"programming": 0.03}}
+    )
+    net = to_hardware(trained_float, profile)  # type: ignore[arg-type]
+    calibrate(net, mnist_subset.train_images)
+    images, labels = mnist_subset.test_images[:17].clone(), mnist_subset.test_labels[:17]
+    before = images.clone()
+    whole = chip_accuracies(net, images, labels, chips=3, seed=4)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(evaluation, "_image_chunk", lambda *_: GEMM_COLUMNS)
+        chunked = chip_accuracies(net, images, labels, chips=3, seed=4)
+    assert chunked == whole
+    assert torch.equal(images, before)
