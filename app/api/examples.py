@@ -2,7 +2,7 @@
 
 Every example uses MNIST, the dataset a fresh server has (``GET /api/v1/datasets`` says
 which are present); the first one finishes in seconds. The response examples are a real
-run of the quick example (engine 3, 2 CPU cores), not made-up numbers.
+run of the quick example (2 CPU cores), not made-up numbers.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ JOB_CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
 
 _ID = "0b7f3c1e-5d2a-4c8e-9f61-2a4d8e7c5b10"
 _BASE = f"{API_PREFIX}/jobs/{_ID}"
-_QUICK_REPORT = {  # the quick example as engine 3 ran it
+_QUICK_REPORT = {  # the quick example as the engine ran it
     "float_accuracy": 0.811,
     "naive": {"mean": 0.7552, "std": 0.036486, "worst": 0.694, "p5": 0.707},
     "hardware_aware": {"mean": 0.7946, "std": 0.010877, "worst": 0.78, "p5": 0.7818},

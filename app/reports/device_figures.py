@@ -1,6 +1,6 @@
 """Figures about the hardware: the device's curve, weights on its levels, the confusion matrix.
 
-They read ``report.figures`` (stored by engine 3 and later); the caller draws them only
+They read ``report.figures`` (stored by engine 4 and later); the caller draws them only
 when ``ReportData.available`` says the data is there.
 """
 
