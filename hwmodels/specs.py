@@ -122,11 +122,11 @@ class TrainingSettings(StrictModel):
 
     epochs: int = Field(default=10, ge=1, le=MAX_EPOCHS, description="Float training epochs.")
     hw_epochs: int = Field(
-        default=15,
+        default=20,
         ge=0,
         le=MAX_EPOCHS,
         description="Hardware-aware epochs (all stages together). The default recipe "
-        "(15 epochs at hw_learning_rate 4e-3, cosine decay) is the one measured in the "
+        "(20 epochs at hw_learning_rate 4e-3, cosine decay) is the one measured in the "
         "README's reproduction table.",
     )
     strategy: Literal["ste", "annealed"] = Field(
