@@ -141,7 +141,13 @@ def _study(drift: dict[str, Any] | None, hw_epochs: int) -> StudySpec:
         {
             "network": {"hidden": [64]},
             "profile": profile,
-            "training": {"epochs": 3, "hw_epochs": hw_epochs, "train_samples": 6000},
+            # Explicit, so a change of the default recipe does not move these numbers.
+            "training": {
+                "epochs": 3,
+                "hw_epochs": hw_epochs,
+                "hw_learning_rate": 5e-4,
+                "train_samples": 6000,
+            },
             "evaluation": {"chips": 4, "test_samples": 1000, "drift_times_s": [1, 3600, YEAR]},
         }
     )

@@ -116,7 +116,7 @@ def test_fused_adam_trains_like_the_unfused(
 ) -> None:
     images, labels = mnist_subset.train_images[:2000], mnist_subset.train_labels[:2000]
     profile = FAMILIES["calibrated-differential"]
-    settings = TrainingSettings(epochs=2, hw_epochs=2, stages=2, seed=1)
+    settings = TrainingSettings(epochs=2, hw_epochs=2, stages=2, seed=1, hw_learning_rate=5e-4)
 
     def run(strategy: str) -> tuple[list[float], list[float]]:
         net = build_float(SMALL_NET, "mnist", profile, settings.seed)
