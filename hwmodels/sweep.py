@@ -15,6 +15,7 @@ base profile's own values a point repeats the base study's numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -173,18 +174,8 @@ def _base_share(spec: StudySpec, points: int) -> float:
 
 
 def _rescaled(event: ProgressEvent, start: float, span: float) -> ProgressEvent:
-    return ProgressEvent(
-        kind=event.kind,
-        phase=event.phase,
-        fraction=start + span * event.fraction,
-        epoch=event.epoch,
-        epochs=event.epochs,
-        batch=event.batch,
-        batches=event.batches,
-        loss=event.loss,
-        accuracy=event.accuracy,
-        extra=event.extra,
-    )
+    """The base study's event, its fraction mapped into [start, start + span]."""
+    return dataclasses.replace(event, fraction=start + span * event.fraction)
 
 
 def _state(content: bytes) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 
 from app.api.deps import KEY_COOKIE, LOCAL_OWNER, SessionDep, StateDep, ViewerDep
 from app.api.errors import ApiProblem
@@ -22,6 +23,7 @@ from app.api.state import AppState
 from app.core.security import authenticate
 from app.core.vocabulary import JobStatus
 from app.db import queries, sweep_queries
+from app.db.models import Job
 from app.reports import render
 from app.reports.data import FIGURES, ReportData, job_view, report_data
 from app.reports.figures import render as render_figure
@@ -51,6 +53,18 @@ def _not_found(request: Request, job_id: str) -> Response:
     if _wants_html(request):
         return HTMLResponse(render.error_page("Not found", message), status_code=404)
     raise ApiProblem(404, message)
+
+
+def _viewed_job(
+    request: Request, session: Session, viewer: str | None, job_id: str
+) -> Job | Response:
+    """The viewer's job, or the page that says why it cannot be shown (no key, not found)."""
+    if viewer is None:
+        return _need_key(request)
+    try:
+        return job_service.get_owned_job(session, viewer, job_id)
+    except NotFound:
+        return _not_found(request, job_id)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -122,12 +136,9 @@ def job_report(
     ] = False,
 ) -> Response:
     """The report page of a job: verdict, figures and profile; a running job's refreshes."""
-    if viewer is None:
-        return _need_key(request)
-    try:
-        job = job_service.get_owned_job(session, viewer, job_id)
-    except NotFound:
-        return _not_found(request, job_id)
+    job = _viewed_job(request, session, viewer, job_id)
+    if isinstance(job, Response):
+        return job
     data = report_data(session, job)
     if download:
         page = render.report_page(
@@ -151,12 +162,9 @@ def job_report_figure(
     viewer: ViewerDep,
 ) -> Response:
     """One figure of the report as SVG, cached per job revision."""
-    if viewer is None:
-        return _need_key(request)
-    try:
-        job = job_service.get_owned_job(session, viewer, job_id)
-    except NotFound:
-        return _not_found(request, job_id)
+    job = _viewed_job(request, session, viewer, job_id)
+    if isinstance(job, Response):
+        return job
     data = report_data(session, job)
     if name not in FIGURES or not data.available(name):
         raise ApiProblem(404, f"job {job.id} has no figure {name!r}")
