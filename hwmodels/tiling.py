@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from hwmodels.profile import ArrayConfig
+from hwmodels.ranges import percentile as take_percentile
 from hwmodels.surrogates import Mode, Uniform, quantize
 
 if TYPE_CHECKING:
@@ -138,10 +139,8 @@ def finish_tiles(
 def calibrate_output_range(range_buffer: Tensor, partials: list[Tensor], percentile: float) -> None:
     """The ADC range: the percentile of |partial sum| over all tiles (the untiled layer:
     of |x W^T|, as before tiling existed)."""
-    from hwmodels.layers import percentile as take  # here: layers imports tiling
-
     flat = torch.cat([partial.detach().abs().reshape(-1) for partial in partials])
-    range_buffer.fill_(max(take(flat, percentile), 1e-12))
+    range_buffer.fill_(max(take_percentile(flat, percentile), 1e-12))
 
 
 __all__ = [
