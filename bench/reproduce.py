@@ -38,6 +38,7 @@ from typing import Any
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
 from hwmodels.network import build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.pipeline import calibration_images, hold_out
 from hwmodels.profile import HardwareProfile
 from hwmodels.report import ChipStatistics
 from hwmodels.specs import NetworkSpec, TrainingSettings
@@ -156,7 +157,8 @@ def run_dataset(
     base = around_base()
     started = time.perf_counter()
     float_net = build_float(NetworkSpec(hidden=[256, 128]), name, base, settings.seed)  # type: ignore[arg-type]
-    train_float(float_net, train.images, train.labels, settings)
+    fit, held_out = hold_out(train.images, train.labels, settings.validation_fraction)
+    train_float(float_net, *fit, settings)
     float_accuracy = accuracy(float_net, test.images, test.labels)
     log(
         f"{name} seed {seed}: float {100 * float_accuracy:.2f}% "
@@ -169,7 +171,7 @@ def run_dataset(
             continue
         started = time.perf_counter()
         naive_net = to_hardware(float_net, profile)
-        calibrate(naive_net, train.images)
+        calibrate(naive_net, calibration_images(fit, held_out))
         naive = chip_statistics(
             chip_accuracies(naive_net, test.images, test.labels, chips=chips, seed=1)
         )
@@ -177,7 +179,7 @@ def run_dataset(
         for strategy in strategies:
             aware_net = copy_hardware(naive_net)
             run = settings.model_copy(update={"strategy": strategy})
-            train_hardware_aware(aware_net, train.images, train.labels, run)
+            train_hardware_aware(aware_net, *fit, run)
             aware[strategy] = chip_statistics(
                 chip_accuracies(aware_net, test.images, test.labels, chips=chips, seed=1)
             )

@@ -1,4 +1,13 @@
-"""The quantized neuron: ReLU clipped at a_max (or sigmoid), quantized to b_a bits."""
+"""The quantized neuron: ReLU clipped at a_max (or sigmoid), quantized to b_a bits.
+
+A calibrated clip (``activations.clip`` null, ``bits`` set) is set from the float
+network's activations (``network.calibrate``), never from the hardware network's: with a
+finite on/off ratio and asymmetric devices every naive weight carries an offset that
+inflates the hardware pre-activations, and a clip taken from them wastes most levels.
+During hardware-aware training that clip is a parameter learned with the weights, as in
+PACT (Choi et al. 2018) with LSQ's gradient (Esser et al. 2020): y = a Q(x / a), so
+dy/da = Q(v) - v inside the range and 1 above it. A fixed clip is hardware and stays.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,9 @@ from torch import Tensor, nn
 from hwmodels.profile import ActivationConfig
 from hwmodels.ranges import percentile, range_or_raise
 from hwmodels.surrogates import HARD, Mode, Uniform, quantize
+
+MIN_CLIP = 1e-6
+"""The smallest a_max calibration or training may set (a range must be non-empty)."""
 
 
 class QuantizedActivation(nn.Module):
@@ -24,12 +36,21 @@ class QuantizedActivation(nn.Module):
         self.percentile = config.clip_percentile
         self.calibrated_clip = config.function == "relu" and config.clip is None
         clip = math.nan if config.clip is None else config.clip
-        self.register_buffer("a_max", torch.tensor(clip if config.function == "relu" else 1.0))
+        initial = torch.tensor(clip if config.function == "relu" else 1.0)
+        if self.learns_clip:
+            self.a_max = nn.Parameter(initial)
+        else:
+            self.register_buffer("a_max", initial)
         self.mode: Mode = HARD
         self.calibrating = False
 
     def extra_repr(self) -> str:
         return f"function={self.function}, bits={self.bits}"
+
+    @property
+    def learns_clip(self) -> bool:
+        """True for a calibrated clip in front of a quantizer: a_max is then trained."""
+        return self.calibrated_clip and self.bits is not None
 
     @property
     def needs_range(self) -> bool:
@@ -45,13 +66,14 @@ class QuantizedActivation(nn.Module):
         return Uniform.over(0.0, range_or_raise(self.a_max, "activation clip a_max"), self.bits)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.calibrating and self.learns_clip:
+            self._calibrate(x)
         if self.mode.kind == "float":
             return torch.sigmoid(x) if self.function == "sigmoid" else torch.relu(x)
         if self.function == "sigmoid":
             x = torch.sigmoid(x)
-        elif self.calibrating and self.calibrated_clip and self.bits is not None:
-            top = percentile(torch.relu(x), self.percentile)
-            self.a_max.fill_(max(top, 1e-6))
+        elif self.learns_clip and self.mode.kind in ("ste", "smooth"):
+            return self._learned(x)
         quantizer = self.quantizer()
         if quantizer is not None:
             return quantize(x, quantizer, self.mode)
@@ -61,5 +83,17 @@ class QuantizedActivation(nn.Module):
             return torch.relu(x)
         return x.clamp(0.0, range_or_raise(self.a_max, "activation clip a_max"))
 
+    def _calibrate(self, x: Tensor) -> None:
+        """a_max at the clip percentile of the ReLU outputs this forward pass sees."""
+        with torch.no_grad():
+            self.a_max.fill_(max(percentile(torch.relu(x), self.percentile), MIN_CLIP))
 
-__all__ = ["QuantizedActivation"]
+    def _learned(self, x: Tensor) -> Tensor:
+        """a Q(x / a) with Q the quantizer over [0, 1]: gradients reach x and a."""
+        assert self.bits is not None
+        range_or_raise(self.a_max, "activation clip a_max")
+        clip = self.a_max.clamp_min(MIN_CLIP)
+        return quantize(x / clip, Uniform.over(0.0, 1.0, self.bits), self.mode) * clip
+
+
+__all__ = ["MIN_CLIP", "QuantizedActivation"]

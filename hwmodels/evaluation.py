@@ -350,7 +350,7 @@ def _activate_(y: Tensor, neuron: QuantizedActivation) -> None:
         quantize_hard_(y, quantizer)
     elif neuron.function == "relu":
         if neuron.needs_range:
-            y.clamp_(0.0, float(neuron.a_max))
+            y.clamp_(0.0, float(neuron.a_max.detach()))
         else:
             y.relu_()
 

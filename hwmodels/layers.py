@@ -109,7 +109,7 @@ class HardwareLinear(nn.Module):
         self.mapper = mapper
         self.input_bits = profile.converters.input_bits
         self.output_bits = profile.converters.output_bits
-        self.output_percentile = profile.activations.clip_percentile
+        self.output_percentile = profile.converters.output_percentile
         self.read_factor = read_noise_factor(mapper, profile.noise)
         self.grid = TileGrid.for_layer(profile.array, in_features, out_features)
         """How the weight matrix is cut into crossbar arrays (tiling.py)."""

@@ -23,7 +23,7 @@ from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
 from hwmodels.mapping import WeightMapper
 from hwmodels.profile import HardwareProfile
 from hwmodels.specs import MAX_PARAMETERS, NetworkSpec
-from hwmodels.surrogates import HARD
+from hwmodels.surrogates import FLOAT, HARD
 
 Activation = Literal["relu", "sigmoid"]
 
@@ -221,20 +221,38 @@ def copy_hardware(net: HardwareNet) -> HardwareNet:
 
 
 @torch.no_grad()
-def calibrate(net: HardwareNet, images: Tensor, samples: int = 10_000) -> None:
-    """Set every range the hardware needs (a_max, DAC, ADC) from training images.
+def copy_learned_clips(target: HardwareNet, source: HardwareNet) -> None:
+    """Give ``target`` the activation clips ``source`` learned in hardware-aware training
+    (where both learn theirs; a fixed clip is hardware and stays)."""
+    with torch.no_grad():
+        for into, learned in zip(target.neurons(), source.neurons(), strict=True):
+            if into.learns_clip and learned.learns_clip:
+                into.a_max.copy_(learned.a_max)
 
-    One hard forward pass over the first ``samples`` images, without noise, in which each
-    module sets its range from its own input before quantizing for the next layer.
+
+def calibrate(net: HardwareNet, images: Tensor, samples: int = 10_000) -> None:
+    """Set every range the hardware needs (a_max, DAC, ADC) from held-out training images.
+
+    Two passes over the first ``samples`` images, without noise. The float pass sets each
+    calibrated a_max from the float network's own activations (the net's float mode runs
+    exactly the float network); the hard pass then sets the DAC and ADC ranges from what
+    each crossbar sees on the hardware, quantizing for the next layer as it goes.
     """
     layers, neurons = net.hardware_layers(), net.neurons()
     saved = [(layer.mode, layer.noise) for layer in layers], [n.mode for n in neurons]
+    batch = images[:samples]
     try:
-        for layer in layers:
-            layer.calibrating, layer.mode, layer.noise = True, HARD, None
-        for neuron in neurons:
-            neuron.calibrating, neuron.mode = True, HARD
-        net(images[:samples])
+        with torch.no_grad():
+            for layer in layers:
+                layer.mode, layer.noise = FLOAT, None
+            for neuron in neurons:
+                neuron.calibrating, neuron.mode = True, FLOAT
+            net(batch)
+            for neuron in neurons:
+                neuron.calibrating, neuron.mode = False, HARD
+            for layer in layers:
+                layer.calibrating, layer.mode = True, HARD
+            net(batch)
     finally:
         for layer, (mode, noise) in zip(layers, saved[0], strict=True):
             layer.calibrating, layer.mode, layer.noise = False, mode, noise
@@ -255,6 +273,7 @@ __all__ = [
     "calibrate",
     "check_size",
     "copy_hardware",
+    "copy_learned_clips",
     "layer_sizes",
     "load_float_weights",
     "set_mode",

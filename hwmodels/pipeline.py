@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import save as save_safetensors
+from torch import Tensor
 
 from hwmodels.datasets.loader import load_split
 from hwmodels.drift import DriftAt, drift_points, drift_schedule
@@ -59,7 +60,13 @@ from hwmodels.progress import (
 )
 from hwmodels.report import ChipStatistics, RobustnessReport, recovered_fraction
 from hwmodels.specs import StudySpec
-from hwmodels.training import EpochRecord, Progress, train_float, train_hardware_aware
+from hwmodels.training import (
+    EpochRecord,
+    Progress,
+    Validation,
+    train_float,
+    train_hardware_aware,
+)
 
 CALIBRATION_SAMPLES = 10_000
 COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
@@ -103,6 +110,7 @@ def run_study(
     test = load_split(
         spec.dataset, "test", data_dir, limit=spec.evaluation.test_samples, download=allow_download
     )
+    fit, held_out = hold_out(train.images, train.labels, spec.training.validation_fraction)
     timings["load_data"] = _since(clock)
     _cancel_check(should_cancel)
 
@@ -111,11 +119,7 @@ def run_study(
     float_net = build_float(spec.network, spec.dataset, spec.profile, spec.training.seed)
     if float_weights is None:
         records = train_float(
-            float_net,
-            train.images,
-            train.labels,
-            spec.training,
-            plan.part(progress, "float_training"),
+            float_net, *fit, spec.training, plan.part(progress, "float_training"), held_out
         )
     else:
         float_net.load_state_dict(dict(float_weights))  # strict: names and shapes checked
@@ -126,7 +130,7 @@ def run_study(
     clock = time.perf_counter()
     _phase(progress, plan, "naive_evaluation")
     load_float_weights(naive_net, float_net)
-    calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
+    calibrate(naive_net, calibration_images(fit, held_out), CALIBRATION_SAMPLES)
     # The confusion matrix is the hardware-aware model's: the naive one's when they are one.
     confusion = torch.zeros(naive_net.sizes[-1], naive_net.sizes[-1], dtype=torch.long)
     naive, naive_over_time = _evaluate(
@@ -145,11 +149,7 @@ def run_study(
     hw_net = copy_hardware(naive_net)
     if plan.trains_hardware_aware:
         records += train_hardware_aware(
-            hw_net,
-            train.images,
-            train.labels,
-            spec.training,
-            plan.part(progress, "hardware_aware_training"),
+            hw_net, *fit, spec.training, plan.part(progress, "hardware_aware_training"), held_out
         )
     timings["hardware_aware_training"] = _since(clock)
 
@@ -184,6 +184,19 @@ def run_study(
     }
     on_progress(ProgressEvent(kind="phase", phase="done", fraction=1.0))
     return StudyResult(report=report, artifacts=artifacts)
+
+
+def hold_out(images: Tensor, labels: Tensor, fraction: float) -> tuple[Validation, Validation]:
+    """(training, validation): the last ``fraction`` of the training split is held out
+    for calibration and the per-epoch validation accuracy; training never sees it."""
+    held = round(fraction * labels.shape[0])
+    cut = labels.shape[0] - held
+    return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
+
+
+def calibration_images(fit: Validation, held_out: Validation) -> Tensor:
+    """The held-out images, or the training images when nothing is held out."""
+    return held_out[0] if held_out[1].numel() else fit[0]
 
 
 class _Plan:
@@ -363,7 +376,7 @@ def device_levels(net: HardwareNet) -> bytes:
         for name, table in net.mapper.conductance_tables().items():
             arrays[prefix + name] = table
         if index - 1 < len(neurons):
-            arrays[prefix + "a_max"] = np.array([float(neurons[index - 1].a_max)], np.float32)
+            arrays[prefix + "a_max"] = np.array([float(neurons[index - 1].a_max.detach())], np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
@@ -373,7 +386,9 @@ def metrics_csv(records: list[EpochRecord]) -> bytes:
     """One row per epoch (per epoch and stage when a stage ends inside an epoch)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["phase", "stage", "tau", "epoch", "loss", "train_accuracy"])
+    writer.writerow(
+        ["phase", "stage", "tau", "epoch", "loss", "train_accuracy", "validation_accuracy"]
+    )
     for r in records:
         writer.writerow(
             [
@@ -383,6 +398,7 @@ def metrics_csv(records: list[EpochRecord]) -> bytes:
                 r.epoch,
                 f"{r.loss:.6f}",
                 f"{r.train_accuracy:.6f}",
+                "" if r.validation_accuracy is None else f"{r.validation_accuracy:.6f}",
             ]
         )
     return buffer.getvalue().encode()

@@ -105,7 +105,11 @@ class ActivationConfig(StrictModel):
         description="ReLU upper limit a_max. null = calibrated on training data (percentile).",
     )
     clip_percentile: float = Field(
-        default=99.9, gt=50.0, le=100.0, description="Percentile used to calibrate a_max."
+        default=99.9,
+        gt=50.0,
+        le=100.0,
+        description="Percentile of the float network's activations that sets a calibrated "
+        "a_max (then learned in hardware-aware training).",
     )
 
 
@@ -114,6 +118,12 @@ class ConverterConfig(StrictModel):
 
     input_bits: int | None = Field(default=None, ge=1, le=8, description="DAC bits on inputs.")
     output_bits: int | None = Field(default=None, ge=1, le=12, description="ADC bits on columns.")
+    output_percentile: float = Field(
+        default=99.9,
+        gt=50.0,
+        le=100.0,
+        description="Percentile of |column output| (per tile) that sets the ADC range.",
+    )
 
 
 class NoiseConfig(StrictModel):

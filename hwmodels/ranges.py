@@ -27,7 +27,7 @@ def percentile(x: Tensor, p: float) -> float:
 
 
 def range_or_raise(value: Tensor, what: str) -> float:
-    number = float(value)
+    number = float(value.detach())
     if math.isnan(number):
         raise NotCalibratedError(
             f"{what} is not calibrated: call hwmodels.network.calibrate(net, train_images) "

@@ -166,6 +166,14 @@ class TrainingSettings(StrictModel):
         "cosine over the phase (over each stage when annealed).",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    validation_fraction: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=0.5,
+        description="Share of the training images held out from training: ranges are "
+        "calibrated on them and metrics.csv scores them after every epoch (the test set "
+        "is only for the final scores). 0 = train and calibrate on all of them.",
+    )
     train_samples: int | None = Field(
         default=None,
         ge=MIN_SAMPLES,

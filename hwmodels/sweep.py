@@ -8,9 +8,10 @@ model is to hardware it was not trained for.
 
 Each point is deployed as the pipeline deploys the base profile: the naive network is
 the float weights on the point's chip with its ranges (activation clip, DAC, ADC)
-calibrated on training data; the hardware-aware network keeps those ranges and takes the
-hardware-aware weights, exactly as ``run_study`` fine-tunes a calibrated copy. So at the
-base profile's own values a point repeats the base study's numbers.
+calibrated on the held-out training images; the hardware-aware network keeps the DAC and
+ADC ranges and takes the hardware-aware weights and learned activation clips, exactly as
+``run_study`` fine-tunes a calibrated copy. So at the base profile's own values a point
+repeats the base study's numbers.
 """
 
 from __future__ import annotations
@@ -31,10 +32,18 @@ from hwmodels.network import (
     build_hardware,
     calibrate,
     copy_hardware,
+    copy_learned_clips,
     load_float_weights,
     to_float,
 )
-from hwmodels.pipeline import CALIBRATION_SAMPLES, COMPUTE_DTYPES, StudyResult, run_study
+from hwmodels.pipeline import (
+    CALIBRATION_SAMPLES,
+    COMPUTE_DTYPES,
+    StudyResult,
+    calibration_images,
+    hold_out,
+    run_study,
+)
 from hwmodels.progress import (
     CancelCheck,
     JobCancelled,
@@ -85,6 +94,8 @@ def run_evaluation_sweep(
     test = load_split(
         spec.dataset, "test", data_dir, limit=spec.evaluation.test_samples, download=allow_download
     )
+    fit, held_out = hold_out(train.images, train.labels, spec.training.validation_fraction)
+    calibration = calibration_images(fit, held_out)
     float_net = build_float(spec.network, spec.dataset, spec.profile, spec.training.seed)
     float_net.load_state_dict(_state(base.artifacts["float_weights.pt"]))
     trained = build_hardware(spec.network, spec.dataset, spec.profile)
@@ -98,8 +109,9 @@ def run_evaluation_sweep(
         start = base_share + number * span
         naive_net = build_hardware(spec.network, spec.dataset, point.profile)
         load_float_weights(naive_net, float_net)
-        calibrate(naive_net, train.images, CALIBRATION_SAMPLES)
+        calibrate(naive_net, calibration, CALIBRATION_SAMPLES)
         aware_net = load_float_weights(copy_hardware(naive_net), aware_weights)
+        copy_learned_clips(aware_net, trained)
         half = span / 2
         naive = scorer.score(naive_net, point, "naive_evaluation", start, half)
         aware = scorer.score(aware_net, point, "hardware_aware_evaluation", start + half, half)

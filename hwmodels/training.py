@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -32,8 +32,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Adam
 
+from hwmodels.activation import QuantizedActivation
 from hwmodels.chips import varies_per_chip
-from hwmodels.layers import InjectedNoise, set_mode
+from hwmodels.layers import HardwareLinear, InjectedNoise, set_mode
 from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
 from hwmodels.profile import NoiseConfig
@@ -90,6 +91,8 @@ class EpochRecord:
     epoch: int
     loss: float
     train_accuracy: float
+    validation_accuracy: float | None = None
+    """On the held-out split after the epoch (the nominal chip for hardware-aware rows)."""
 
 
 @dataclass
@@ -175,76 +178,80 @@ def _step(
     return loss.detach(), logits.detach()
 
 
+Validation = tuple[Tensor, Tensor]
+"""Held-out training images and labels, scored after every epoch (never the test set)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stretch of training in one mode, over batches [first, last) of the run.
+
+    ``mode`` None is float training. Each stage starts a fresh Adam and its own cosine.
+    """
+
+    index: int
+    mode: Mode | None
+    first: int
+    last: int
+
+    @property
+    def tau(self) -> float | None:
+        if self.mode is None or self.mode.kind != "smooth":
+            return None
+        return self.mode.rho
+
+    @property
+    def label(self) -> int | None:
+        """The stage number of the metrics rows (None for float training)."""
+        return None if self.mode is None else self.index
+
+
+def hardware_stages(settings: TrainingSettings, total: int) -> list[Stage]:
+    """The strategy's stages over ``total`` batches: one STE stage, or the annealed
+    sequence of surrogates, the batches split evenly between them."""
+    modes = (
+        [Mode("ste")]
+        if settings.strategy == "ste"
+        else [Mode("smooth", rho) for rho in geometric_rhos(settings.stages)]
+    )
+    edges = [round(i * total / len(modes)) for i in range(len(modes) + 1)]
+    return [Stage(i, mode, edges[i], edges[i + 1]) for i, mode in enumerate(modes)]
+
+
+def has_noise(noise: NoiseConfig) -> bool:
+    return varies_per_chip(noise) or noise.read > 0.0
+
+
+@dataclass
+class _Run:
+    """What differs between float and hardware-aware training; ``_train`` is the loop."""
+
+    phase: str
+    epochs: int
+    rate: float
+    seed: int
+    stages: Callable[[int], list[Stage]]
+    """The stages over the run's total batch count."""
+    noise: InjectedNoise | None = None
+
+
 def train_float(
     net: nn.Module,
     images: Tensor,
     labels: Tensor,
     settings: TrainingSettings,
     progress: Progress | None = None,
+    validation: Validation | None = None,
 ) -> list[EpochRecord]:
     """Adam on cross-entropy for ``settings.epochs`` epochs; returns one record per epoch."""
-    _check_data(images, labels)
-    keep_freed_memory()
-    progress = progress or Progress()
-    schedule = _Schedule(
-        images.shape[0], settings.batch_size, torch.Generator().manual_seed(settings.seed)
+    run = _Run(
+        "float",
+        settings.epochs,
+        settings.learning_rate,
+        settings.seed,
+        lambda total: [Stage(0, None, 0, total)],
     )
-    optimizer = adam(net.parameters(), settings.learning_rate)
-    total = settings.epochs * schedule.batches
-    records: list[EpochRecord] = []
-    net.train()
-    done = 0
-    for epoch in range(1, settings.epochs + 1):
-        running = _Running()
-        for batch, index in enumerate(schedule.epoch(), 1):
-            progress.check_cancel()
-            rate = cosine_rate(settings.learning_rate, done, total)
-            loss, logits = _step(net, optimizer, images[index], labels[index], rate)
-            running.add(loss, logits, labels[index])
-            done += 1
-            progress.emit(
-                "batch",
-                done / total,
-                epoch=epoch,
-                epochs=settings.epochs,
-                batch=batch,
-                batches=schedule.batches,
-                loss=float(loss),
-            )
-        records.append(EpochRecord("float", None, None, epoch, running.mean_loss, running.accuracy))
-        progress.emit(
-            "epoch",
-            done / total,
-            epoch=epoch,
-            epochs=settings.epochs,
-            loss=running.mean_loss,
-            accuracy=running.accuracy,
-        )
-    net.eval()
-    return records
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One stretch of hardware-aware training in one mode."""
-
-    index: int
-    mode: Mode
-
-    @property
-    def tau(self) -> float | None:
-        return self.mode.rho if self.mode.kind == "smooth" else None
-
-
-def hardware_stages(settings: TrainingSettings) -> list[Stage]:
-    """The strategy's stages: one STE stage, or the annealed sequence of surrogates."""
-    if settings.strategy == "ste":
-        return [Stage(0, Mode("ste"))]
-    return [Stage(i, Mode("smooth", rho)) for i, rho in enumerate(geometric_rhos(settings.stages))]
-
-
-def has_noise(noise: NoiseConfig) -> bool:
-    return varies_per_chip(noise) or noise.read > 0.0
+    return _train(net, images, labels, settings, run, progress or Progress(), validation)
 
 
 def train_hardware_aware(
@@ -253,91 +260,160 @@ def train_hardware_aware(
     labels: Tensor,
     settings: TrainingSettings,
     progress: Progress | None = None,
+    validation: Validation | None = None,
 ) -> list[EpochRecord]:
-    """Fine-tune a calibrated hardware net in place; returns the metrics rows.
-
-    The net ends in hard mode without injected noise, ready for evaluation.
-    """
-    _check_data(images, labels)
-    keep_freed_memory()
-    progress = progress or Progress(phase="hardware_aware_training")
-    epochs = settings.hw_epochs
-    schedule = _Schedule(
-        images.shape[0], settings.batch_size, torch.Generator().manual_seed(settings.seed + 1)
-    )
-    stages = hardware_stages(settings)
-    total = epochs * schedule.batches
-    edges = [round(i * total / len(stages)) for i in range(len(stages) + 1)]
-    bounds = edges[1:-1]
+    """Fine-tune a calibrated hardware net in place (weights and learned clips); returns
+    the metrics rows. The net ends in hard mode without injected noise, ready for
+    evaluation."""
     noise = None
     if settings.noise_injection and has_noise(net.profile.noise):
         noise = InjectedNoise.create(net.hardware_layers(), net.profile.noise, settings.seed + 2)
-    records: list[EpochRecord] = []
-    stage: Stage | None = None
-    optimizer: torch.optim.Optimizer | None = None
-    done = 0
+    run = _Run(
+        "hardware_aware",
+        settings.hw_epochs,
+        settings.hw_learning_rate,
+        settings.seed + 1,
+        lambda total: hardware_stages(settings, total),
+        noise,
+    )
     _attach_noise(net, noise)
-    net.train()
     try:
-        for epoch in range(1, epochs + 1):
-            running = _Running()
-            for batch, index in enumerate(schedule.epoch(), 1):
-                progress.check_cancel()
-                current = stages[bisect.bisect_right(bounds, done)]
-                if current != stage:
-                    if stage is not None and running.count:
-                        records.append(_record(stage, epoch, running))
-                        running = _Running()
-                    stage = current
-                    set_mode(net, stage.mode)
-                    optimizer = adam(net.parameters(), settings.hw_learning_rate)
-                    progress.emit(
-                        "stage",
-                        done / max(total, 1),
-                        epoch=epoch,
-                        epochs=epochs,
-                        extra={"stage": stage.index, "stages": len(stages), "tau": stage.tau},
-                    )
-                assert optimizer is not None
-                if noise is not None:
-                    noise.begin_batch()
-                first, last = edges[stage.index], edges[stage.index + 1]
-                rate = cosine_rate(settings.hw_learning_rate, done - first, last - first)
-                loss, logits = _step(net, optimizer, images[index], labels[index], rate)
-                running.add(loss, logits, labels[index])
-                done += 1
-                progress.emit(
-                    "batch",
-                    done / total,
-                    epoch=epoch,
-                    epochs=epochs,
-                    batch=batch,
-                    batches=schedule.batches,
-                    loss=float(loss),
-                )
-            if noise is not None:
-                noise.pool.refresh()
-            assert stage is not None
-            records.append(_record(stage, epoch, running))
-            progress.emit(
-                "epoch",
-                done / total,
-                epoch=epoch,
-                epochs=epochs,
-                loss=running.mean_loss,
-                accuracy=running.accuracy,
-                extra={"stage": stage.index, "tau": stage.tau},
-            )
+        progress = progress or Progress(phase="hardware_aware_training")
+        return _train(net, images, labels, settings, run, progress, validation)
     finally:
         _attach_noise(net, None)
         set_mode(net, HARD)
         net.eval()
+
+
+def _train(
+    net: nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    settings: TrainingSettings,
+    run: _Run,
+    progress: Progress,
+    validation: Validation | None,
+) -> list[EpochRecord]:
+    """The training loop both phases share: seeded batches, a cosine per stage, progress,
+    cancel checks, one metrics row per epoch (and per stage ending inside one)."""
+    _check_data(images, labels)
+    keep_freed_memory()
+    schedule = _Schedule(
+        images.shape[0], settings.batch_size, torch.Generator().manual_seed(run.seed)
+    )
+    total = run.epochs * schedule.batches
+    stages = run.stages(total)
+    bounds = [stage.first for stage in stages[1:]]
+    records: list[EpochRecord] = []
+    stage: Stage | None = None
+    optimizer: torch.optim.Optimizer | None = None
+    done = 0
+    net.train()
+    for epoch in range(1, run.epochs + 1):
+        running = _Running()
+        for batch, index in enumerate(schedule.epoch(), 1):
+            progress.check_cancel()
+            current = stages[bisect.bisect_right(bounds, done)]
+            if current != stage:
+                if stage is not None and running.count:
+                    records.append(_record(run, stage, epoch, running, None))
+                    running = _Running()
+                stage = current
+                optimizer = _start_stage(net, stage, run, len(stages), progress, done, total, epoch)
+            assert optimizer is not None
+            if run.noise is not None:
+                run.noise.begin_batch()
+            rate = cosine_rate(run.rate, done - stage.first, stage.last - stage.first)
+            loss, logits = _step(net, optimizer, images[index], labels[index], rate)
+            running.add(loss, logits, labels[index])
+            done += 1
+            progress.emit(
+                "batch",
+                done / total,
+                epoch=epoch,
+                epochs=run.epochs,
+                batch=batch,
+                batches=schedule.batches,
+                loss=float(loss),
+            )
+        if run.noise is not None:
+            run.noise.pool.refresh()
+        assert stage is not None
+        checked = _validation_accuracy(net, validation)
+        records.append(_record(run, stage, epoch, running, checked))
+        extra = {} if stage.mode is None else {"stage": stage.index, "tau": stage.tau}
+        progress.emit(
+            "epoch",
+            done / total,
+            epoch=epoch,
+            epochs=run.epochs,
+            loss=running.mean_loss,
+            accuracy=running.accuracy,
+            extra=extra or None,
+        )
+    net.eval()
     return records
 
 
-def _record(stage: Stage, epoch: int, running: _Running) -> EpochRecord:
+def _start_stage(
+    net: nn.Module,
+    stage: Stage,
+    run: _Run,
+    stages: int,
+    progress: Progress,
+    done: int,
+    total: int,
+    epoch: int,
+) -> torch.optim.Optimizer:
+    """Put the net in the stage's mode; a fresh Adam for it."""
+    if stage.mode is not None:
+        set_mode(net, stage.mode)
+        progress.emit(
+            "stage",
+            done / max(total, 1),
+            epoch=epoch,
+            epochs=run.epochs,
+            extra={"stage": stage.index, "stages": stages, "tau": stage.tau},
+        )
+    return adam(net.parameters(), run.rate)
+
+
+def _validation_accuracy(net: nn.Module, validation: Validation | None) -> float | None:
+    """Accuracy on the held-out images; a hardware net is scored in hard mode without
+    injected noise (the nominal chip), then put back as it was."""
+    if validation is None or validation[1].numel() == 0:
+        return None
+    hardware = [m for m in net.modules() if isinstance(m, HardwareLinear | QuantizedActivation)]
+    saved = [(module, module.mode) for module in hardware]
+    noises = [(m, m.noise) for m in hardware if isinstance(m, HardwareLinear)]
+    try:
+        set_mode(net, HARD)
+        for layer, _ in noises:
+            layer.noise = None
+        net.eval()
+        with torch.no_grad():
+            logits = net(validation[0])
+        return float((logits.argmax(dim=1) == validation[1]).float().mean())
+    finally:
+        for module, mode in saved:
+            module.mode = mode
+        for layer, noise in noises:
+            layer.noise = noise
+        net.train()
+
+
+def _record(
+    run: _Run, stage: Stage, epoch: int, running: _Running, validation: float | None
+) -> EpochRecord:
     return EpochRecord(
-        "hardware_aware", stage.index, stage.tau, epoch, running.mean_loss, running.accuracy
+        run.phase,
+        stage.label,
+        stage.tau,
+        epoch,
+        running.mean_loss,
+        running.accuracy,
+        validation,
     )
 
 

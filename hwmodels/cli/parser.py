@@ -20,6 +20,7 @@ TRAINING_FLAGS: list[tuple[str, str, type]] = [
     ("--lr", "learning_rate", float),
     ("--hw-lr", "hw_learning_rate", float),
     ("--seed", "seed", int),
+    ("--validation-fraction", "validation_fraction", float),
 ]
 
 

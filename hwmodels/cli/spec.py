@@ -26,6 +26,7 @@ OPTION_NAMES = {
     "training.learning_rate": "--lr",
     "training.hw_learning_rate": "--hw-lr",
     "training.seed": "--seed",
+    "training.validation_fraction": "--validation-fraction",
     "training.train_samples": "--train-samples",
     "evaluation.chips": "--chips",
     "evaluation.test_samples": "--test-samples",

@@ -13,7 +13,7 @@ import torch
 from hwmodels.datasets.catalog import DOWNLOAD_ENV
 from hwmodels.datasets.errors import DatasetUnavailableError
 from hwmodels.network import FloatMLP, HardwareMLP
-from hwmodels.pipeline import run_study
+from hwmodels.pipeline import calibration_images, hold_out, run_study
 from hwmodels.profile import ConductanceConfig, get_preset
 from hwmodels.progress import JobCancelled, ProgressEvent
 from hwmodels.report import ARTIFACTS, RobustnessReport
@@ -71,6 +71,10 @@ def test_a_study_produces_its_report_and_every_artifact(data_dir: Path) -> None:
     assert [r["phase"] for r in rows] == ["float"] * 2 + ["hardware_aware"] * 2
     _check_figure_data(report)
     assert [r["stage"] for r in rows[2:]] == ["0", "1"]
+    # Every epoch is scored on the 300 held-out training images (10% of 3,000).
+    assert all(0.1 < float(r["validation_accuracy"]) <= 1.0 for r in rows)
+    counts = [float(r["validation_accuracy"]) * 300 for r in rows]
+    assert all(abs(count - round(count)) < 1e-3 for count in counts)
 
     levels = np.load(io.BytesIO(result.artifacts["device_levels.npz"]), allow_pickle=False)
     assert levels["layer1_positive"].dtype == np.uint8
@@ -140,3 +144,16 @@ def test_allow_download_overrides_the_environment(
     monkeypatch.setenv(DOWNLOAD_ENV, "true")
     with pytest.raises(DatasetUnavailableError, match="downloads are turned off"):
         run_study(small_spec("ideal"), data_dir=tmp_path, allow_download=False)
+
+
+def test_the_validation_split_is_the_tail_of_the_training_images() -> None:
+    images, labels = torch.arange(40.0).reshape(20, 2), torch.arange(20)
+    (fit_images, fit_labels), (held_images, held_labels) = hold_out(images, labels, 0.1)
+    assert fit_labels.tolist() == list(range(18)) and held_labels.tolist() == [18, 19]
+    assert torch.equal(torch.cat([fit_images, held_images]), images)
+    assert torch.equal(
+        calibration_images((fit_images, fit_labels), (held_images, held_labels)), held_images
+    )
+    nothing_held = hold_out(images, labels, 0.0)
+    assert nothing_held[1][1].numel() == 0
+    assert torch.equal(calibration_images(*nothing_held), images)

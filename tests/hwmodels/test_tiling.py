@@ -53,9 +53,9 @@ def test_tiling_without_adc_or_with_a_fine_adc_equals_the_untiled_layer(spec: Ne
     x = torch.rand(64, 784)
     net = build_float(spec, "mnist", HardwareProfile(), seed=0)
     tiles = {"rows": 64, "columns": 32}
-    float_neurons = {"clip_percentile": 100.0}
-    for converters, tolerance in [({}, 1e-5), ({"output_bits": 12}, 0.01)]:
-        groups = {"converters": converters, "activations": float_neurons}
+    fine_adc = {"output_bits": 12, "output_percentile": 100.0}
+    for converters, tolerance in [({}, 1e-5), (fine_adc, 0.01)]:
+        groups = {"converters": converters, "activations": {"bits": None}}
         untiled = to_hardware(net, profile(**groups))
         tiled = to_hardware(net, profile(**groups, array=tiles))
         calibrate(untiled, x)
