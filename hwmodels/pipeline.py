@@ -376,7 +376,8 @@ def device_levels(net: HardwareNet) -> bytes:
         for name, table in net.mapper.conductance_tables().items():
             arrays[prefix + name] = table
         if index - 1 < len(neurons):
-            arrays[prefix + "a_max"] = np.array([float(neurons[index - 1].a_max.detach())], np.float32)
+            clip = float(neurons[index - 1].a_max.detach())
+            arrays[prefix + "a_max"] = np.array([clip], np.float32)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
     return buffer.getvalue()
