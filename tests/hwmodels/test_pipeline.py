@@ -157,3 +157,29 @@ def test_the_validation_split_is_the_tail_of_the_training_images() -> None:
     nothing_held = hold_out(images, labels, 0.0)
     assert nothing_held[1][1].numel() == 0
     assert torch.equal(calibration_images(*nothing_held), images)
+
+
+HARSH = {
+    "weights": {"bits": 2},
+    "activations": {"bits": 3},
+    "conductance": {"on_off_ratio": 10.0, "nonlinearity": 3.0, "asymmetry": 0.2},
+    "noise": {"programming": 0.03},
+}
+"""The harsh combined profile of bench/reproduce.py."""
+
+
+def test_the_default_recipe_recovers_the_harsh_profile_on_real_mnist(data_dir: Path) -> None:
+    """Default training settings but for the budget: naive deployment loses most of the
+    float accuracy, hardware-aware training wins nearly all of it back."""
+    spec = StudySpec.model_validate(
+        {
+            "network": {"hidden": [128, 64]},
+            "profile": HARSH,
+            "training": {"epochs": 4, "hw_epochs": 4, "train_samples": 6000},
+            "evaluation": {"chips": 5, "test_samples": 2000},
+        }
+    )
+    report = run_study(spec, data_dir=data_dir).report
+    assert report.naive_drop_pp > 20.0
+    assert report.hardware_aware_drop_pp < 1.5
+    assert report.float_accuracy - report.hardware_aware.worst < 0.02
