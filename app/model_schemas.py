@@ -33,7 +33,7 @@ class ModelOut(BaseModel):
         return cls(
             id=model.id,
             name=model.name,
-            dataset=model.dataset,  # type: ignore[arg-type]
+            dataset=model.dataset,
             network=NetworkSpec.model_validate(model.network),
             parameters=model.parameters,
             size=model.size,

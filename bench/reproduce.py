@@ -2,10 +2,13 @@
 
     .venv/bin/python bench/reproduce.py [--quick] [--json] [--datasets mnist fashion-mnist]
         [--seeds 0 1] [--only combined] [--strategies annealed ste] [--chips 50]
+        [--train-samples N]
 
 For each dataset the float 784-256-128-10 MLP is trained once; then, around a base
 profile (3-bit weights, 4-bit activations, ideal devices), each non-ideality is varied
-alone, and finally all together. For each setting: float accuracy, naive deployment
+alone, and finally all together; two more rows take the harsh combined profile with stuck
+devices (1% stuck at Gmin, 1% at Gmax) and with one weight scale per output column
+instead of per layer. For each setting: float accuracy, naive deployment
 (the float weights programmed as they are) and hardware-aware training (annealed
 surrogates, and straight-through, each from the float weights), all as Monte Carlo
 mean +- std over chips.
@@ -19,7 +22,14 @@ default hardware-aware recipe), 50 chips, whole splits, one seed (``--seeds 0 1`
 each seed trains its own float network and its own hardware-aware networks; chips are
 drawn with the same seeds). ``--hw-epochs`` / ``--hw-lr`` override the recipe to compare
 others. ``--quick``: 10,000 training and 2,000 test images, 3 + 2 epochs, 5 chips, a
-handful of settings (about 2 minutes in all).
+handful of settings (about 2 minutes in all). ``--train-samples N`` trains on the first N
+training images only (a smoke test of chosen rows: ``--only stuck per-column
+--train-samples 2000 --hw-epochs 1 --chips 2``).
+
+Each row names its seed; ``--seeds 0 1`` gives every setting one row per seed. Rows are
+selected with ``--only`` by any part of their name: ``combined`` (the two combined
+profiles), ``stuck`` and ``per-column`` (the harsh profile with stuck devices, with a
+per-column scale). The verdict covers every row built on a combined profile.
 
 The combined rows are also checked against the accuracy targets of the default recipe
 (``TARGETS``: mean and worst-chip drop from float, in points).
@@ -57,6 +67,8 @@ HARSH: dict[str, Any] = {
     "conductance": {"on_off_ratio": 10.0, "nonlinearity": 3.0, "asymmetry": 0.2},
     "noise": {"programming": 0.03},
 }
+CLAIM_SETTINGS = ("combined", "stuck devices", "per-column scale")
+"""Prefixes of the settings that ``verdict`` checks: the low-bit, non-ideal profiles."""
 STRATEGIES = ("annealed", "ste")
 TARGETS: dict[tuple[str, str], tuple[float, float]] = {
     ("mnist", "combined, harsh"): (0.3, 0.6),
@@ -104,6 +116,18 @@ SETTINGS: list[tuple[str, HardwareProfile]] = [
         "combined, harsh: 2b/3b, ratio 10, nu 3, asym 20%, noise 3%",
         HardwareProfile.model_validate(HARSH),
     ),
+    # The harsh profile with stuck devices, and with a per-column scale; named without
+    # "combined" or "harsh", so that --only combined / harsh select what they did before.
+    (
+        "stuck devices: 2b/3b, ratio 10, nu 3, asym 20%, noise 3%, stuck 1% off, 1% on",
+        HardwareProfile.model_validate(HARSH).with_overrides(
+            {"noise": {"stuck_off": 0.01, "stuck_on": 0.01}}
+        ),
+    ),
+    (
+        "per-column scale: 2b/3b, ratio 10, nu 3, asym 20%, noise 3%, scale per column",
+        HardwareProfile.model_validate(HARSH).with_overrides({"weights": {"scale": "per_column"}}),
+    ),
 ]
 QUICK = {
     "base: 3-bit weights, 4-bit activations",
@@ -147,8 +171,10 @@ def run_dataset(
     seed: int = 0,
     strategies: tuple[str, ...] = STRATEGIES,
     recipe: dict[str, Any] | None = None,
+    train_samples: int | None = None,
 ) -> list[Row]:
-    train = load_split(name, "train", data_dir, limit=10_000 if quick else None)
+    limit = train_samples or (10_000 if quick else None)
+    train = load_split(name, "train", data_dir, limit=limit)
     test = load_split(name, "test", data_dir, limit=2_000 if quick else None)
     settings = TrainingSettings(seed=seed)
     if quick:
@@ -219,7 +245,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def verdict(rows: list[Row]) -> list[str]:
-    """Do the combined low-bit non-ideal settings support the claim on each dataset?
+    """Do the combined low-bit non-ideal settings (``CLAIM_SETTINGS``) support the claim?
 
     Supported: naive deployment loses at least 2 pp and hardware-aware training (either
     strategy) ends within 0.75 pp of float ("about half a point"). Each combined row is
@@ -227,7 +253,7 @@ def verdict(rows: list[Row]) -> list[str]:
     """
     lines = []
     for r in rows:
-        if not r.setting.startswith("combined"):
+        if not r.setting.startswith(CLAIM_SETTINGS):
             continue
         best = min(r.aware, key=r.aware_drop_pp)
         supported = r.naive_drop_pp >= 2.0 and r.aware_drop_pp(best) <= 0.75
@@ -283,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hw-epochs", type=int, default=None, help="override the default")
     parser.add_argument("--hw-lr", type=float, default=None, help="override the default")
     parser.add_argument(
+        "--train-samples", type=int, default=None, help="train on the first N images only"
+    )
+    parser.add_argument(
         "--only", nargs="+", default=[], help="run only settings whose name contains one of these"
     )
     args = parser.parse_args(argv)
@@ -302,12 +331,22 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.datasets
         for seed in args.seeds
         for row in run_dataset(
-            name, args.quick, args.data_dir, chips, args.only, log, seed, strategies, recipe
+            name,
+            args.quick,
+            args.data_dir,
+            chips,
+            args.only,
+            log,
+            seed,
+            strategies,
+            recipe,
+            args.train_samples,
         )
     ]
     if args.json:
         document = {
             "quick": args.quick,
+            "train_samples": args.train_samples,
             "rows": [row_json(r) for r in rows],
             "verdict": verdict(rows),
         }

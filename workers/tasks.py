@@ -257,21 +257,21 @@ def configure_torch_threads(settings: Settings) -> int:
     return threads
 
 
-@worker_init.connect
+@worker_init.connect  # type: ignore[untyped-decorator]  # Celery ships no type information
 def _preload_engine(**_: Any) -> None:
     """Import the engine once in the worker's main process, before the pool forks."""
     import hwmodels.pipeline
     import hwmodels.sweep  # noqa: F401
 
 
-@worker_process_init.connect
+@worker_process_init.connect  # type: ignore[untyped-decorator]  # Celery ships no type information
 def _init_worker_process(**_: Any) -> None:
     """Each forked pool process: its own database connections and torch threads."""
     get_engine().dispose(close=False)
     configure_torch_threads(get_settings())
 
 
-@worker_ready.connect
+@worker_ready.connect  # type: ignore[untyped-decorator]  # Celery ships no type information
 def _start_recovery_sweep(**_: Any) -> None:
     """The worker's main process takes part in the recovery sweep (see app.services.recovery)."""
     settings = get_settings()
@@ -280,7 +280,7 @@ def _start_recovery_sweep(**_: Any) -> None:
         sweeper.run_in_background()
 
 
-@celery_app.task(name=RUN_JOB_TASK)
+@celery_app.task(name=RUN_JOB_TASK)  # type: ignore[untyped-decorator]  # Celery ships no type information
 def run_job(job_id: str) -> str:
     """Run the job ``job_id``; the job row says what to run and receives the outcome."""
     try:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.vocabulary import OWNED_STATUSES, JobKind, JobStatus
 from app.db.models import Artifact, Job, JobEvent, UploadedModel, utcnow
+from app.db.session import rows_changed
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class JobStore:
         now = utcnow()
 
         def write(session: Session) -> Claim | None:
-            result = session.execute(
+            changed = rows_changed(
+                session,
                 update(Job)
                 .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
                 .values(
@@ -71,9 +73,9 @@ class JobStore:
                     revision=Job.revision + 1,
                     updated_at=now,
                 )
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if changed != 1:
                 return None
             attempt, spec, kind, points = session.execute(
                 select(Job.attempts, Job.spec, Job.kind, Job.sweep_points).where(Job.id == job_id)
@@ -227,7 +229,8 @@ class JobStore:
 
         def write(session: Session) -> str | None:
             for current, target in RELEASES:
-                changed = session.execute(
+                changed = rows_changed(
+                    session,
                     update(Job)
                     .where(
                         Job.id == claim.job_id,
@@ -235,9 +238,9 @@ class JobStore:
                         Job.status == current,
                     )
                     .values(**release_values(target, now))
-                    .execution_options(synchronize_session=False)
+                    .execution_options(synchronize_session=False),
                 )
-                if changed.rowcount == 1:  # type: ignore[attr-defined]
+                if changed == 1:
                     data = {"status": target, "reason": reason}
                     add_event(session, claim.job_id, "state", None, data)
                     return target
@@ -338,7 +341,8 @@ def release_values(target: str, now: datetime) -> dict[str, Any]:
 
 def _update_owned(session: Session, claim: Claim, values: dict[str, Any]) -> bool:
     """UPDATE the job only while ``claim`` still owns it; True if the row changed."""
-    result = session.execute(
+    changed = rows_changed(
+        session,
         update(Job)
         .where(
             Job.id == claim.job_id,
@@ -346,9 +350,9 @@ def _update_owned(session: Session, claim: Claim, values: dict[str, Any]) -> boo
             Job.status.in_(OWNED_STATUSES),
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return changed == 1
 
 
 def add_event(

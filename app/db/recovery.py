@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from app.core.vocabulary import ErrorCode, JobStatus
 from app.db.job_store import add_event, release_values
 from app.db.models import Job, Lease, utcnow
+from app.db.session import rows_changed
 
 RECOVERY_LEASE = "recovery-sweep"
 
@@ -28,16 +29,17 @@ def take_lease(session: Session, name: str, holder: str, ttl_s: float) -> bool:
     """Hold the lease ``name`` for ``ttl_s`` more seconds if it is free, expired or ours."""
     now = utcnow()
     expires = now + timedelta(seconds=ttl_s)
-    taken = session.execute(
+    taken = rows_changed(
+        session,
         update(Lease)
         .where(
             Lease.name == name,
             or_(Lease.holder == holder, Lease.expires_at.is_(None), Lease.expires_at < now),
         )
         .values(holder=holder, expires_at=expires)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if taken.rowcount == 1:  # type: ignore[attr-defined]
+    if taken == 1:
         session.commit()
         return True
     session.rollback()

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.core.config import get_settings
@@ -33,6 +33,15 @@ def make_engine(url: str) -> Engine:
         # An unreachable host must fail /readyz quickly, not hang it.
         connect_args={"connect_timeout": 5},
     )
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Execute an UPDATE or DELETE (no RETURNING) and say how many rows it changed.
+
+    ``Session.execute`` is typed to return a plain ``Result``; for such a statement it is a
+    ``CursorResult``, the type that carries ``rowcount``.
+    """
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -1,7 +1,8 @@
 """Rendered figures kept per (job id, revision, figure name).
 
 A job's revision changes with everything a client can see of it, so a cached SVG is
-never stale; the newest entries are kept up to a byte budget (drawing one costs 0.2-1 s).
+never stale. Drawing a figure with matplotlib is slow next to sending stored bytes, so
+the newest entries are kept, up to a byte budget.
 """
 
 from __future__ import annotations

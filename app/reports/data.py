@@ -145,7 +145,8 @@ def _training_from_events(session: Session, job_id: str) -> list[EpochPoint]:
     points = []
     for event in queries.list_epoch_events(session, job_id):
         data = event.data or {}
-        extra = data.get("extra") if isinstance(data.get("extra"), dict) else {}
+        raw_extra = data.get("extra")
+        extra = raw_extra if isinstance(raw_extra, dict) else {}
         phase = _EVENT_PHASES.get(event.phase or "")
         if phase is None or "loss" not in data or "epoch" not in data:
             continue

@@ -34,6 +34,7 @@ from app.core.security import caller_words
 from app.core.vocabulary import TERMINAL_STATUSES, JobStatus
 from app.db import queries
 from app.db.models import Artifact, Job, new_id, utcnow
+from app.db.session import rows_changed
 from app.schemas import API_PREFIX, JobCreate
 from app.services import models
 from app.services.dispatch import Dispatcher
@@ -340,13 +341,14 @@ def cancel_job(session: Session, owner: str, job_id: str) -> Job:
             values: dict[str, Any] = {"status": target, "updated_at": now}
             if target == JobStatus.CANCELLED:
                 values["finished_at"] = now
-            result = session.execute(
+            changed = rows_changed(
+                session,
                 update(Job)
                 .where(Job.id == job_id, Job.owner_key == owner, Job.status == current)
                 .values(revision=Job.revision + 1, **values)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False),
             )
-            if result.rowcount == 1:  # type: ignore[attr-defined]
+            if changed == 1:
                 session.commit()
                 return get_owned_job(session, owner, job_id)
         session.rollback()

@@ -80,7 +80,7 @@ def sweep_out(sweep: Sweep, jobs: Sequence[Job]) -> SweepOut:
         ),
         axes=sweep.axes,
         created_at=as_utc(sweep.created_at),
-        finished_at=max(finished) if status.is_terminal and finished else None,  # type: ignore[type-var]
+        finished_at=max(finished) if status.is_terminal and finished else None,
         spec=StudySpec.model_validate(sweep.spec),
     )
 

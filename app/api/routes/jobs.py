@@ -18,6 +18,7 @@ from app.api.params import (
     IdempotencyKeyHeader,
     JobIdPath,
 )
+from app.core.vocabulary import JobStatus
 from app.db import queries
 from app.schemas import (
     API_PREFIX,
@@ -28,7 +29,6 @@ from app.schemas import (
     JobCreate,
     JobOut,
     JobPage,
-    JobStatus,
     Problem,
 )
 from app.services import jobs as job_service

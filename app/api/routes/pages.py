@@ -8,7 +8,7 @@ Errors are HTML for a browser (Accept: text/html) and problem+json for other cli
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
@@ -16,11 +16,11 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from app.api.deps import KEY_COOKIE, LOCAL_OWNER, SessionDep, StateDep, ViewerDep
+from app.api.deps import KEY_COOKIE, SessionDep, StateDep, ViewerDep
 from app.api.errors import ApiProblem
 from app.api.params import JobIdPath
 from app.api.state import AppState
-from app.core.security import authenticate
+from app.core.security import LOCAL_OWNER, authenticate
 from app.core.vocabulary import JobStatus
 from app.db import queries, sweep_queries
 from app.db.models import Job
@@ -35,7 +35,7 @@ from app.services.sweep_curve import sweep_out
 router = APIRouter()
 DASHBOARD_JOBS = 50
 DASHBOARD_SWEEPS = 20
-_HTML = {"content": {"text/html": {}}}
+_HTML: dict[str, Any] = {"content": {"text/html": {}}}
 
 
 def _wants_html(request: Request) -> bool:
