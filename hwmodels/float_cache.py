@@ -145,7 +145,7 @@ class FloatCache:
                 os.fsync(file.fileno())
             os.replace(temporary, self.path(key))
             temporary = None
-        except OSError as error:
+        except Exception as error:  # a full disk, a read-only folder: the study goes on
             log.warning("float cache: could not store %s (%s)", self.path(key), error)
             return False
         finally:
