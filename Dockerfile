@@ -34,7 +34,7 @@ COPY alembic.ini ./
 RUN pip install --no-deps -c constraints.txt .
 
 RUN useradd --system --uid 10001 --home-dir /var/lib/hwscore --create-home hwscore \
-    && mkdir -p /var/lib/hwscore/datasets \
+    && mkdir -p /var/lib/hwscore/datasets /var/lib/hwscore/float-cache \
     && chown -R hwscore:hwscore /var/lib/hwscore
 USER hwscore
 VOLUME ["/var/lib/hwscore"]

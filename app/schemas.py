@@ -16,6 +16,7 @@ from app.core.vocabulary import JobStatus
 from app.db.models import Artifact, Job, JobEvent
 from hwmodels.datasets.catalog import DatasetName
 from hwmodels.profile import HardwareProfile
+from hwmodels.report import FloatTraining
 from hwmodels.specs import EvaluationSettings, NetworkSpec, StudySpec, TrainingSettings
 
 API_PREFIX = "/api/v1"
@@ -145,10 +146,17 @@ class ResultSummary(BaseModel):
         description="Share of the naive loss won back by hardware-aware training, %; null "
         "when naive deployment loses (almost) nothing."
     )
+    float_training: FloatTraining | None = Field(
+        default=None,
+        description="Whether the float network was trained by this job or reused from the "
+        "workers' float-training cache (reused: true, with its key); null for results "
+        "made before the cache existed.",
+    )
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> ResultSummary:
         recovered = report.get("recovered_fraction")
+        float_training = report.get("float_training")
         summary = {
             "float_accuracy_pct": percent(report["float_accuracy"]),
             "naive_pct": ChipSummary.from_statistics(report["naive"]),
@@ -157,7 +165,11 @@ class ResultSummary(BaseModel):
             "hardware_aware_drop_pp": round(report["hardware_aware_drop_pp"], 2),
             "recovered_pct": None if recovered is None else percent(recovered),
         }
-        return cls(verdict=verdict(summary), **summary)
+        return cls(
+            verdict=verdict(summary),
+            float_training=None if float_training is None else FloatTraining(**float_training),
+            **summary,
+        )
 
 
 def verdict(summary: dict[str, Any]) -> str:

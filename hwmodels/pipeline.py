@@ -11,6 +11,9 @@ report.ARTIFACTS).
 With ``float_weights`` (a state dict in hwscore's names, see weights_check.py) the float
 training is skipped: those weights are the float net, measured in float and deployed as
 they are; ``spec.start_from`` names them, and ``training.epochs`` is then unused.
+With a ``float_cache`` (float_cache.py) a study without given weights takes its float
+net from the cache when one with the same key is stored (float training rows included),
+and stores the one it trains otherwise; ``report.float_training`` says which.
 
 Raises JobCancelled when should_cancel() answers True (checked between batches and chip
 chunks) and DatasetUnavailableError when the dataset's files are missing and cannot be
@@ -40,6 +43,7 @@ from hwmodels.datasets.loader import load_split
 from hwmodels.drift import DriftAt, drift_points, drift_schedule
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
 from hwmodels.figure_data import report_figures
+from hwmodels.float_cache import FloatCache, float_training_key
 from hwmodels.network import (
     HardwareNet,
     build_float,
@@ -58,7 +62,7 @@ from hwmodels.progress import (
     never_cancel,
     no_progress,
 )
-from hwmodels.report import ChipStatistics, RobustnessReport, recovered_fraction
+from hwmodels.report import ChipStatistics, FloatTraining, RobustnessReport, recovered_fraction
 from hwmodels.specs import StudySpec
 from hwmodels.training import (
     EpochRecord,
@@ -88,6 +92,7 @@ def run_study(
     should_cancel: CancelCheck = never_cancel,
     allow_download: bool | None = None,
     float_weights: Mapping[str, torch.Tensor] | None = None,
+    float_cache: FloatCache | None = None,
 ) -> StudyResult:
     """Run one study; see the module docstring for the steps.
 
@@ -97,7 +102,8 @@ def run_study(
     """
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    plan = _Plan(spec, trains_float=float_weights is None)
+    cached = float_cache.load(spec) if float_cache is not None and float_weights is None else None
+    plan = _Plan(spec, trains_float=float_weights is None and cached is None)
     progress = Progress(on_progress, should_cancel)
     # Before anything costly: every check the engine makes of the profile happens here.
     naive_net = build_hardware(spec.network, spec.dataset, spec.profile)
@@ -117,10 +123,15 @@ def run_study(
     clock = time.perf_counter()
     _phase(progress, plan, "float_training")
     float_net = build_float(spec.network, spec.dataset, spec.profile, spec.training.seed)
-    if float_weights is None:
+    if cached is not None:
+        float_net.load_state_dict(cached.weights)
+        records = list(cached.records)
+    elif float_weights is None:
         records = train_float(
             float_net, *fit, spec.training, plan.part(progress, "float_training"), held_out
         )
+        if float_cache is not None:
+            float_cache.store(spec, float_net.state_dict(), records)
     else:
         float_net.load_state_dict(dict(float_weights))  # strict: names and shapes checked
         records = []
@@ -172,6 +183,10 @@ def run_study(
 
     report = _report(spec, hw_net, float_accuracy, naive, hardware_aware, timings)
     report.figures = report_figures(naive_net, hw_net, confusion, records)
+    report.float_training = FloatTraining(
+        reused=cached is not None,
+        key=None if float_weights is not None else float_training_key(spec),
+    )
     if spec.evaluation.drift_times_s is not None:
         report.drift = drift_points(plan.drift, naive_over_time, aware_over_time)
     artifacts = {

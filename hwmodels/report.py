@@ -117,6 +117,23 @@ class DriftPoint(BaseModel):
     )
 
 
+class FloatTraining(BaseModel):
+    """Where the study's float network came from (see hwmodels.float_cache)."""
+
+    reused: bool = Field(
+        description="True when the float network was not trained by this study but read "
+        "from the float-training cache, where an earlier study with the same key stored "
+        "it; its float training rows (metrics.csv, the report's training curve) are the "
+        "ones recorded when it was trained."
+    )
+    key: str | None = Field(
+        description="The float-training key: SHA-256 of the dataset, network, float-training "
+        "settings (epochs, learning_rate, batch_size, seed, train_samples), activation "
+        "function, engine and torch versions; null when the study started from given "
+        "weights (start_from), which involves no float training."
+    )
+
+
 class RobustnessReport(BaseModel):
     """Float, naive-deployment and hardware-aware accuracy of one network on one profile."""
 
@@ -145,6 +162,11 @@ class RobustnessReport(BaseModel):
         exclude_if=lambda value: value is None,
         description="Accuracy at each of evaluation.drift_times_s; absent when the study "
         "asked for no times.",
+    )
+    float_training: FloatTraining | None = Field(
+        default=None,
+        description="Whether the float network was trained here or reused; null in "
+        "reports made before the float-training cache existed.",
     )
 
 

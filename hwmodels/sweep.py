@@ -26,6 +26,7 @@ import torch
 from hwmodels.cost import estimate_cost
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import chip_accuracies, chip_statistics
+from hwmodels.float_cache import FloatCache
 from hwmodels.network import (
     HardwareNet,
     build_float,
@@ -69,11 +70,13 @@ def run_evaluation_sweep(
     on_progress: ProgressCallback = no_progress,
     should_cancel: CancelCheck = never_cancel,
     allow_download: bool | None = None,
+    float_cache: FloatCache | None = None,
 ) -> StudyResult:
     """Run the base study, then evaluate its two networks on every point (see module doc).
 
     The same callbacks as ``run_study``: progress fractions cover the whole sweep, and
     JobCancelled is raised between chip chunks once ``should_cancel`` answers True.
+    ``float_cache`` is handed to the base study (its float training may be reused).
     """
     base_share = _base_share(spec, len(points))
 
@@ -87,6 +90,7 @@ def run_evaluation_sweep(
         on_progress=base_progress,
         should_cancel=should_cancel,
         allow_download=allow_download,
+        float_cache=float_cache,
     )
     train = load_split(
         spec.dataset, "train", data_dir, limit=spec.training.train_samples, download=allow_download

@@ -108,7 +108,7 @@ def execute_job(
         message = "the job's spec is not valid for this version of hwscore; submit it again"
         return _fail(store, claim, ErrorCode.INVALID_SPEC, message)
     if run is None:
-        run = _engine_runner(claim.kind, points)
+        run = _engine_runner(claim.kind, points, settings)
     with Heartbeat(store, claim, settings.heartbeat_interval_s):
         return _run_claimed(store, claim, spec, settings, run)
 
@@ -175,16 +175,21 @@ def _given_weights(store: JobStore, spec: StudySpec) -> dict[str, Any]:
     return state_dict(read_safetensors(content))
 
 
-def _engine_runner(kind: str, points: list[SweepPoint]) -> StudyRunner:
+def _engine_runner(kind: str, points: list[SweepPoint], settings: Settings) -> StudyRunner:
     """The engine function a job of this kind runs: a study, or an evaluate-mode sweep
-    (the same callbacks and outcome handling; only the work differs)."""
+    (the same callbacks and outcome handling; only the work differs), with the worker's
+    float-training cache (none when HWSCORE_FLOAT_CACHE is off)."""
+    from hwmodels.float_cache import FloatCache
+
+    folder = settings.resolved_float_cache_dir()
+    cache = FloatCache(folder) if folder is not None else None
     if kind == JobKind.SWEEP_EVALUATE:
         from hwmodels.sweep import run_evaluation_sweep
 
-        return functools.partial(run_evaluation_sweep, points=points)
+        return functools.partial(run_evaluation_sweep, points=points, float_cache=cache)
     from hwmodels.pipeline import run_study
 
-    return run_study
+    return functools.partial(run_study, float_cache=cache)
 
 
 def _give_back(store: JobStore, claim: Claim, exc: BaseException, max_attempts: int) -> Outcome:

@@ -109,6 +109,19 @@ class Settings(BaseSettings):
         "(The same variable governs the hwscore train command, where the default is on.)",
     )
 
+    float_cache: bool = Field(
+        default=True,
+        description="Workers reuse one trained float network for every job with the same "
+        "dataset, network, float-training settings, activation function and engine "
+        "(hwmodels.float_cache); false: every job trains its own.",
+    )
+    float_cache_dir: Path | None = Field(
+        default=None,
+        description="Where workers keep trained float networks. Empty: "
+        "state_dir/float-cache. Point the workers of several machines at one shared "
+        "folder to share them.",
+    )
+
     @model_validator(mode="after")
     def _recovery_timing(self) -> Settings:
         """A live worker must never look dead, and a dead one must be noticed in time."""
@@ -126,6 +139,12 @@ class Settings(BaseSettings):
 
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.state_dir / 'broker.sqlite3').resolve()}"
+
+    def resolved_float_cache_dir(self) -> Path | None:
+        """The float-training cache folder, or None when the cache is off."""
+        if not self.float_cache:
+            return None
+        return self.float_cache_dir or self.state_dir / "float-cache"
 
     def resolved_max_job_cost(self) -> int:
         """The cost budget: as set, else derived from the soft time limit."""
