@@ -45,7 +45,14 @@ from hwmodels.training import EpochRecord
 log = logging.getLogger(__name__)
 
 FORMAT = "hwscore-float-cache-1"
-FLOAT_FIELDS = ("epochs", "learning_rate", "batch_size", "seed", "train_samples")
+FLOAT_FIELDS = (
+    "epochs",
+    "learning_rate",
+    "batch_size",
+    "seed",
+    "train_samples",
+    "validation_fraction",
+)
 """The TrainingSettings fields float training reads: each is part of the key."""
 HARDWARE_AWARE_FIELDS = (
     "hw_epochs",
