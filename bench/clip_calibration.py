@@ -74,6 +74,7 @@ def run(dataset: str, hw_epochs: list[int], data_dir: Path | None) -> list[dict[
     rows = []
     for epochs in hw_epochs:
         row: dict[str, Any] = {"dataset": dataset, "hw_epochs": epochs, "float": float_accuracy}
+        clips: dict[str, dict[str, float]] = {}
         for variant in VARIANTS:
             net = to_hardware(float_net, profile)
             (calibrate_on_hardware if variant == "hardware" else calibrate)(net, calibration)
@@ -84,9 +85,9 @@ def run(dataset: str, hw_epochs: list[int], data_dir: Path | None) -> list[dict[
                     neuron.a_max.requires_grad_(False)
             run_settings = settings.model_copy(update={"hw_epochs": epochs})
             train_hardware_aware(aware, *fit, run_settings)
-            row[variant] = {"a_max_1": clip, "naive": score(net, test.images, test.labels)}
-            row[variant]["hardware_aware"] = score(aware, test.images, test.labels)
-        rows.append(row)
+            clips[variant] = {"a_max_1": clip, "naive": score(net, test.images, test.labels)}
+            clips[variant]["hardware_aware"] = score(aware, test.images, test.labels)
+        rows.append({**row, "clips": clips})
     return rows
 
 
@@ -98,7 +99,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         cells = [row["dataset"], str(row["hw_epochs"]), f"{100 * row['float']:.2f}"]
         for v in VARIANTS:
-            r = row[v]
+            r = row["clips"][v]
             cells.append(
                 f"{r['a_max_1']:.2f}, {100 * r['naive']:.2f}, {100 * r['hardware_aware']:.2f}"
             )
