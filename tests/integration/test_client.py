@@ -23,7 +23,7 @@ TINY_MNIST: dict[str, Any] = {
     "dataset": "mnist",
     "network": {"hidden": [16]},
     "profile": {"preset": "rram-4bit"},
-    "training": {"epochs": 1, "hw_epochs": 1, "train_samples": 1000, "batch_size": 50},
+    "training": {"epochs": 2, "hw_epochs": 1, "train_samples": 1000, "batch_size": 50},
     "evaluation": {"chips": 2, "test_samples": 300},
     "fresh": True,
 }
@@ -49,7 +49,7 @@ def test_python_client_submits_waits_fetches_and_downloads(
 
     report = hw.result(job.id)
     assert report.layer_sizes == [784, 16, 10] and report.hardware_aware.chips == 2
-    assert report.float_accuracy > 0.3, "1 epoch on 1000 images beats chance (10%)"
+    assert report.float_accuracy > 0.3, "2 epochs on 900 images beat chance (10%)"
 
     listed = {artifact.name: artifact for artifact in hw.artifacts(job.id)}
     assert set(listed) == set(ARTIFACTS)
