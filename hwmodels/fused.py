@@ -28,7 +28,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -73,41 +73,74 @@ def _compiled(function: F) -> F:
     return run  # type: ignore[return-value]
 
 
+class Transform(NamedTuple):
+    """What a fused forward kernel gives its autograd function."""
+
+    result: Tensor
+    """w_eff."""
+    derivative: Tensor | None
+    """d w_eff / d position per grid step (smooth), None for straight-through."""
+    gain: float
+    """Grid steps per unit of v times w_eff per unit of table value (smooth)."""
+
+
 def grid(gain: float, offset: float, last: float, norm: float = 1.0) -> Tensor:
     """A table's grid numbers as one tensor: passed as floats, every new table (each
     annealing stage has its own) would compile the kernels again."""
     return torch.tensor([gain, offset, last, norm], dtype=torch.float32)
 
 
-def _interpolate(x: Tensor, scale: Tensor, table: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows of ``table`` (entries, 2k: k values then k slopes) at position x / scale:
-    (values, slopes), each (*x.shape, k), values linearly interpolated. ``numbers``:
-    ``grid(gain, offset, last)``."""
-    gain = numbers[0] / scale
-    position = torch.minimum((x * gain + numbers[1]).clamp_min(0.0), numbers[2])
+def _cell(x: Tensor, s: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
+    """Table row and fraction within it of x / s (``numbers``: ``grid(gain, offset, last)``)."""
+    position = torch.minimum((x * (numbers[0] / s) + numbers[1]).clamp_min(0.0), numbers[2])
     cell = position.to(torch.int32)
-    fraction = (position - cell).unsqueeze(-1)
-    entries = table[cell.long()]
-    half = table.shape[1] // 2
-    slopes = entries[..., half:]
-    return entries[..., :half] + fraction * slopes, slopes
+    return cell.long(), position - cell
 
 
-def _noisy_pairs(
-    weight: Tensor,
-    s: Tensor,
-    table: Tensor,
-    normal: Tensor,
-    spread: Tensor,
-    numbers: Tensor,
-    clip: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    values, slopes = _interpolate(weight, s, table, numbers)
-    pairs = values + normal * spread
-    if clip:
-        slopes = slopes * (pairs > 0)
-        pairs = pairs.clamp_min(0.0)
-    return pairs, slopes, s * numbers[3]
+@_compiled
+def hard_weight(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor, uniform: bool) -> Tensor:
+    """s Q(w / s).
+
+    ``uniform``: code floor(v slope + shift) into ``table`` (w_eff / s per code;
+    ``numbers``: slope, shift); else LevelFinder's cells (rows: w_eff below, step,
+    threshold inside, 0; ``numbers[0]``: cells per unit of v)."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    if uniform:
+        code = (v * numbers[0] + numbers[1]).floor().to(torch.int64)
+        return table[code] * s
+    cell = ((v + 1.0) * numbers[0]).floor().to(torch.int64)
+    crossed = (v >= table[cell, 2]).to(weight.dtype)
+    return (table[cell, 0] + crossed * table[cell, 1]) * s
+
+
+MAX_STAIRS = 32
+"""Up to this many thresholds the hard weight is a chain of selects (vectorised, no
+gather); beyond, a table look-up."""
+
+
+@_compiled
+def stair_weight(
+    weight: Tensor, s: Tensor, keys: Tensor, values: Tensor, numbers: Tensor
+) -> Tensor:
+    """s Q(w / s) as a chain of selects: the code counts the ``keys`` at or below the
+    key of v (v itself, or for uniform thresholds floor(v slope + shift) with
+    ``numbers``: slope, shift, uniform flag); ``values``: w_eff / s of each code."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    out = torch.zeros_like(v) + values[0]
+    for j in range(keys.shape[0]):
+        out = torch.where(key >= keys[j], values[j + 1], out)
+    return out * s
+
+
+@_compiled
+def smooth_weight(
+    weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(s q(w / s), slope per grid step) from a SmoothTable's rows (value, slope)."""
+    cell, fraction = _cell(weight, s, numbers)
+    slope = table[cell, 1]
+    return (table[cell, 0] + fraction * slope) * s, slope
 
 
 @_compiled
@@ -115,63 +148,43 @@ def noisy_smooth_weight(
     weight: Tensor,
     s: Tensor,
     table: Tensor,
-    normal: Tensor,
+    normal: Tensor | None,
     spread: Tensor,
     numbers: Tensor,
     clip: bool,
+    stuck: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
-    """(w_eff, d w_eff / d position) of a noisy device pair from a PairTable's rows
-    (G+, G-, slope+, slope-): look-up, programming noise, clipping at 0."""
-    pairs, slopes, factor = _noisy_pairs(weight, s, table, normal, spread, numbers, clip)
-    return (pairs[..., 0] - pairs[..., 1]) * factor, slopes[..., 0] - slopes[..., 1]
-
-
-@_compiled
-def stuck_smooth_weight(
-    weight: Tensor,
-    s: Tensor,
-    table: Tensor,
-    normal: Tensor,
-    spread: Tensor,
-    numbers: Tensor,
-    clip: bool,
-    stuck: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """``noisy_smooth_weight`` with stuck devices: ``stuck`` (*weight.shape, 2) holds each
-    stuck device's conductance and NaN for the others; a stuck device has no gradient."""
-    pairs, slopes, factor = _noisy_pairs(weight, s, table, normal, spread, numbers, clip)
-    free = torch.isnan(stuck)
-    pairs = torch.where(free, pairs, stuck)
-    slopes = slopes * free
-    return (pairs[..., 0] - pairs[..., 1]) * factor, slopes[..., 0] - slopes[..., 1]
-
-
-@_compiled
-def hard_weight_cells(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor) -> Tensor:
-    """s Q(w / s) with LevelFinder's cells (w_eff below, step, threshold inside, 0);
-    ``numbers[0]``: cells per unit of v."""
-    v = (weight / s).clamp(-1.0, 1.0)
-    cell = ((v + 1.0) * numbers[0]).floor().to(torch.int64)
-    entries = table[cell]
-    crossed = (v >= entries[..., 2]).to(weight.dtype)
-    return (entries[..., 0] + crossed * entries[..., 1]) * s
-
-
-@_compiled
-def hard_weight_uniform(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor) -> Tensor:
-    """s Q(w / s) with uniform thresholds: code floor(v slope + shift) into w_eff / s
-    (``numbers``: slope, shift)."""
-    v = (weight / s).clamp(-1.0, 1.0)
-    code = (v * numbers[0] + numbers[1]).floor().to(torch.int64)
-    return table[code] * s
+    """(w_eff, d w_eff / d position) of a noisy device pair from a PairTable's
+    rows (G+, G-, slope+, slope-): look-up, programming noise (``normal``: (*w.shape, 2)),
+    clipping at 0, stuck devices (``stuck``: each stuck device's conductance, NaN for
+    the others; a stuck device has no gradient). Each device is its own expression (no
+    trailing pair dimension), so the generated loop runs once over the weights."""
+    cell, fraction = _cell(weight, s, numbers)
+    slope_p, slope_n = table[cell, 2], table[cell, 3]
+    g_p = table[cell, 0] + fraction * slope_p
+    g_n = table[cell, 1] + fraction * slope_n
+    if normal is not None:
+        g_p = g_p + normal[..., 0] * spread[0]
+        g_n = g_n + normal[..., 1] * spread[1]
+    if clip:
+        slope_p = slope_p * (g_p > 0)
+        slope_n = slope_n * (g_n > 0)
+        g_p, g_n = g_p.clamp_min(0.0), g_n.clamp_min(0.0)
+    if stuck is not None:
+        free_p, free_n = torch.isnan(stuck[..., 0]), torch.isnan(stuck[..., 1])
+        g_p = torch.where(free_p, g_p, stuck[..., 0])
+        g_n = torch.where(free_n, g_n, stuck[..., 1])
+        slope_p, slope_n = slope_p * free_p, slope_n * free_n
+    return (g_p - g_n) * (s * numbers[3]), slope_p - slope_n
 
 
 __all__ = [
+    "Transform",
     "enabled",
     "grid",
-    "hard_weight_cells",
-    "hard_weight_uniform",
+    "hard_weight",
     "noisy_smooth_weight",
     "set_enabled",
-    "stuck_smooth_weight",
+    "smooth_weight",
+    "stair_weight",
 ]

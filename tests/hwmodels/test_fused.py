@@ -49,6 +49,14 @@ FAMILIES = {
             "noise": {"programming": 0.5},  # clipping at 0 matters
         }
     ),
+    # 5 bits: more thresholds than fused.MAX_STAIRS, so hard weights use the table kernel
+    "fine-levels": HardwareProfile.model_validate(
+        {
+            "weights": {"bits": 5},
+            "conductance": {"on_off_ratio": 10.0, "nonlinearity": 3.0, "asymmetry": 0.1},
+            "noise": {"programming": 0.03, "stuck_off": 0.01},
+        }
+    ),
 }
 
 
@@ -98,6 +106,7 @@ def test_fused_transform_equals_the_eager_reference(
     for enabled in (False, True):
         fused.set_enabled(enabled)
         results[enabled] = _loss_and_grads(net, mode, noisy, images, labels)
+    assert fused.enabled(), "a kernel failed to compile and the engine fell back to eager"
     (eager_loss, eager_grads), (fused_loss, fused_grads) = results[False], results[True]
     assert fused_loss == pytest.approx(eager_loss, rel=1e-4)
     for eager, fast in zip(eager_grads, fused_grads, strict=True):
