@@ -318,11 +318,10 @@ def _forward(
 
 
 def _column_norm(h: Tensor) -> Tensor:
-    """||x|| of every image's layer input, as (..., 1, images) float32."""
-    if h.dtype == torch.float32:
-        return torch.mul(h, h).sum(dim=-2, keepdim=True).sqrt_()
-    squares: Tensor = torch.linalg.vecdot(h, h, dim=-2)
-    return squares.unsqueeze(-2).float().sqrt_()
+    """||x|| of every image's layer input, as (..., 1, images) float32 (one pass, no
+    squared temporary; bfloat16 inputs are summed in float32)."""
+    norm: Tensor = torch.linalg.vector_norm(h, dim=-2, keepdim=True, dtype=torch.float32)
+    return norm
 
 
 def _add_read_noise(
@@ -331,8 +330,10 @@ def _add_read_noise(
     """y + sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x|| * N(0, 1), per chip."""
     factor = layer.module.read_factor
     scale = layer.scale.reshape(-1) * factor
-    # std is (..., images, out) when classes come last, else (..., out, images)
-    std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
+    if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
+        std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
+    else:  # per column: (..., images, out) when classes come last, else (..., out, images)
+        std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
     if layer.read_gain is not None:
         std = std * layer.read_gain
     shape = (chips, y.shape[-2], y.shape[-1])
