@@ -7,8 +7,8 @@ as (chips, features, images) so no transposes are needed. Input pixels that are 
 every evaluated image are dropped from the first GEMM (exact: they add nothing).
 
 ``compute_dtype`` float32 (default) is exact to float rounding; bfloat16 rounds weights
-and activations for the GEMMs only (element-wise work stays float32) and runs about two
-to three times faster on CPUs with bf16 instructions.
+and activations for the GEMMs only (element-wise work stays float32), faster on CPUs
+with bf16 instructions (bench/bench_engine.py measures both).
 
 Chip c is drawn from generators seeded by (seed, c, layer): the same seed gives the same
 chips whatever the chunking, and a naive and a hardware-aware net evaluated with the same
@@ -240,7 +240,7 @@ def _chip_weights(
 ) -> list[tuple[Tensor, float]]:
     """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
 
-    torch's normal generator runs on one core and the draws are about a quarter of the
+    torch's normal generator runs on one core and the draws are a large share of the
     Monte Carlo time; every chip has its own generator, so drawing chips in parallel
     threads gives exactly the same chips.
     """

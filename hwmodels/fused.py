@@ -1,19 +1,23 @@
 """Fused forward kernels of the hardware weight transform, compiled by torch.compile.
 
-The weight transform (scale, level or surrogate look-up, curve, pair, noise, faults) runs
-on every weight at every training step. In eager PyTorch it is a dozen passes over the
+The weight transform (level or surrogate look-up, curve, pair, noise, faults) runs on
+every weight at every training step. In eager PyTorch it is a dozen passes over the
 weight matrix, each a separate kernel launch with its own temporaries; compiled, each
 variant below is one loop over the weights. Every kernel here has an eager twin (the
-code in ``layers.py``, ``surrogates.py`` and ``mapping.py``) that stays the reference:
-the tests compare the two, values and gradients.
+autograd functions in ``weight_functions.py`` with ``surrogates.py`` and
+``level_coding.py``) that stays the reference: the tests compare the two, values and
+gradients, on every profile family.
 
-The kernels only compute forward values and the local derivative the backward pass
-needs; the autograd functions in ``layers.py`` keep their backward (one multiply plus
-the scale gradient), so gradients agree with the eager path to float rounding (which may
-put a weight in the neighbouring cell of a fine surrogate table). Fused: the hard
-weights of straight-through training, and the noisy surrogate pairs (noise, clipping at
-0, stuck devices). The noise-free surrogate stays eager: it is one packed gather
-already, which the generated code does not beat.
+The kernels compute forward values and the local derivative the backward pass needs;
+``weight_functions.FusedWeight`` runs them as one autograd node whose backward stays
+eager (one multiply, two dot products for the scale's gradient: ATen's reductions beat
+the generated ones), so gradients agree with the eager path to float rounding (which may
+put a weight in the neighbouring cell of a fine surrogate table). Fused: the hard weights
+of straight-through training (for up to ``MAX_STAIRS`` thresholds a chain of selects,
+no gather), the noise-free surrogate and the noisy surrogate pairs (noise, clipping at
+0, stuck devices). The scale s is computed before the kernel (its eager reductions are
+cheaper than a generated arg-max) and passed in. Each device of a pair is its own
+expression: a trailing pair dimension of size 2 would defeat the vectorised loop.
 
 Compiling needs a C compiler (inductor). It is on by default where one is found and off
 with ``HWSCORE_COMPILE=0``; if compiling fails the engine warns once and stays eager.
@@ -134,6 +138,37 @@ def stair_weight(
 
 
 @_compiled
+def noisy_stair_weight(
+    weight: Tensor,
+    s: Tensor,
+    keys: Tensor,
+    levels: Tensor,
+    numbers: Tensor,
+    normal: Tensor | None,
+    spread: Tensor,
+    stuck: Tensor | None,
+) -> Tensor:
+    """``stair_weight`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
+    (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
+    ``noisy_smooth_weight``), w_eff = s norm (G+ - G-) with ``numbers[3]``: norm."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    g_p = torch.zeros_like(v) + levels[0, 0]
+    g_n = torch.zeros_like(v) + levels[0, 1]
+    for j in range(keys.shape[0]):
+        crossed = key >= keys[j]
+        g_p = torch.where(crossed, levels[j + 1, 0], g_p)
+        g_n = torch.where(crossed, levels[j + 1, 1], g_n)
+    if normal is not None:
+        g_p = (g_p + normal[..., 0] * spread[0]).clamp_min(0.0)
+        g_n = (g_n + normal[..., 1] * spread[1]).clamp_min(0.0)
+    if stuck is not None:
+        g_p = torch.where(torch.isnan(stuck[..., 0]), g_p, stuck[..., 0])
+        g_n = torch.where(torch.isnan(stuck[..., 1]), g_n, stuck[..., 1])
+    return (g_p - g_n) * (s * numbers[3])
+
+
+@_compiled
 def smooth_weight(
     weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -184,6 +219,7 @@ __all__ = [
     "grid",
     "hard_weight",
     "noisy_smooth_weight",
+    "noisy_stair_weight",
     "set_enabled",
     "smooth_weight",
     "stair_weight",

@@ -53,6 +53,7 @@ from hwmodels.weight_functions import (
     SmoothWeight,
     StraightThrough,
     fused_noisy,
+    fused_noisy_hard,
     fused_smooth,
 )
 
@@ -227,8 +228,16 @@ class HardwareLinear(nn.Module):
         """Digital hard weights (evaluation), or straight-through training through them."""
         mapper, ste = self.mapper, self.mode.kind == "ste"
         coding = mapper.coding
-        if ste and noise is None and coding is not None and coding.kernel and fused.enabled():
-            return self._fused(coding.hard_weight, mapper.percentile < 100.0)
+        clips = mapper.percentile < 100.0
+        if ste and coding is not None and coding.kernel and fused.enabled():
+            if noise is None:
+                return self._fused(coding.hard_weight, clips)
+            if coding.stairs is not None:
+                sigma = noise.config.programming
+                normal, faults = self._noise_draw(noise)
+                return self._fused(
+                    lambda w, s: fused_noisy_hard(w, s, mapper, sigma, normal, faults), clips
+                )
         s, source = self._tracked_scale(track=ste)
         with torch.no_grad():
             if noise is None:
@@ -240,7 +249,6 @@ class HardwareLinear(nn.Module):
                 hard = mapper.effective_from_pairs(pairs) * s
         if not ste:
             return hard
-        clips = mapper.percentile < 100.0
         through: Tensor = StraightThrough.apply(self.weight, hard, s, source, clips)  # type: ignore[no-untyped-call]
         return through
 

@@ -61,6 +61,8 @@ class LevelCoding:
             )
         self.stair_effective = _difference(self.stair_positive, self.stair_negative, norm)
         self.code_pairs = pack_pairs(code_positive.float(), code_negative.float())
+        self.code_levels = torch.stack([code_positive, code_negative], -1).float()
+        """(G+, G-) of every code, (codes, 2) float32."""
         self.code_effective = ((code_positive - code_negative) * norm).float()
         self.finder: LevelFinder | None = None
         self.stairs: tuple[Tensor, Tensor, Tensor] | None = None
@@ -132,8 +134,8 @@ class LevelFinder:
     """Code = number of thresholds <= v, for arbitrary sorted thresholds in [-1, 1].
 
     A uniform grid of cells, each holding at most one threshold, turns the search into
-    small-table look-ups and one comparison per weight (torch.searchsorted is ten times
-    slower here). Each cell stores (code below, threshold inside) and, for the hard
+    small-table look-ups and one comparison per weight (cheaper than torch.searchsorted).
+    Each cell stores (code below, threshold inside) and, for the hard
     weight, (w_eff / s below, step to the code above, threshold) packed in 16 bytes, so
     one look-up does. Falls back to searchsorted if the thresholds are too close for a
     grid of at most MAX_CELLS cells.

@@ -249,6 +249,40 @@ def noisy_arguments(
     return table.packed.view(torch.float32).view(-1, 4), spread, clip
 
 
+def fused_noisy_hard(
+    weight: Tensor,
+    s: Tensor,
+    mapper: WeightMapper,
+    sigma: float,
+    normal: Tensor | None,
+    faults: Faults | None,
+) -> fused.Transform:
+    """Hard weights of a noisy chip (straight-through training with noise injection) as
+    one compiled kernel; callers check ``mapper.coding.stairs`` first."""
+    coding = mapper.coding
+    assert coding is not None and coding.stairs is not None
+    keys, _, numbers = coding.stairs
+    positive, negative = mapper.pair.positive, mapper.pair.negative
+    spread = torch.tensor([sigma * positive.span, sigma * negative.span])
+    numbers = numbers.clone()
+    numbers[3] = mapper.norm
+    stuck = stuck_buffer(faults, tuple(weight.shape))
+    try:
+        hard = fused.noisy_stair_weight(
+            weight.detach(),
+            s,
+            keys,
+            coding.code_levels,
+            numbers,
+            normal if sigma > 0.0 else None,
+            spread,
+            stuck,
+        )
+    finally:
+        release_stuck(stuck, faults)
+    return fused.Transform(hard, None, 1.0)
+
+
 def fused_smooth(weight: Tensor, s: Tensor, table: SmoothTable) -> fused.Transform:
     """The noise-free surrogate as one compiled kernel."""
     rows = table.packed.view(torch.float32).view(-1, 2)
@@ -286,5 +320,6 @@ __all__ = [
     "SmoothWeight",
     "StraightThrough",
     "fused_noisy",
+    "fused_noisy_hard",
     "fused_smooth",
 ]

@@ -79,9 +79,9 @@ def add_scale_gradient(
 
 def _largest_index(weight: Tensor) -> Tensor:
     """Flat index of a largest |w|, found row-wise (vectorised min/max per row, then two
-    short argmaxes): a flat argmax over the matrix is several times slower on CPU."""
+    short argmaxes): a flat argmax over the matrix is slower on CPU."""
     rows = weight.reshape(weight.shape[0], -1)
-    high, low = rows.amax(dim=1), rows.amin(dim=1)  # aminmax(dim=1) is 10x slower
+    high, low = rows.amax(dim=1), rows.amin(dim=1)  # aminmax(dim=1) is slower
     row = int(torch.maximum(high, -low).argmax())
     column = int(rows[row].abs().argmax())
     return torch.tensor([row * rows.shape[1] + column])

@@ -85,7 +85,12 @@ def _loss_and_grads(
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize(
     ("mode", "noisy"),
-    [(Mode("ste"), False), (Mode("smooth", 0.3), True), (Mode("smooth", 0.01), True)],
+    [
+        (Mode("ste"), False),
+        (Mode("ste"), True),
+        (Mode("smooth", 0.3), True),
+        (Mode("smooth", 0.01), True),
+    ],
 )
 def test_fused_transform_equals_the_eager_reference(
     eager_and_fused: None,
@@ -95,8 +100,8 @@ def test_fused_transform_equals_the_eager_reference(
     mode: Mode,
     noisy: bool,
 ) -> None:
-    """The compiled kernels (hard weights for STE; noisy surrogate pairs with clipping
-    and stuck devices) against the eager code, forward loss and every gradient."""
+    """The compiled kernels (hard weights for STE, noise-free and noisy; surrogates, noisy
+    pairs with clipping and stuck devices) against the eager code, loss and gradients."""
     if not fused.enabled():
         pytest.skip("no C compiler for torch.compile")
     net = to_hardware(trained_float, FAMILIES[family])
