@@ -88,10 +88,10 @@ class Transform(NamedTuple):
     """Grid steps per unit of v times w_eff per unit of table value (smooth)."""
 
 
-def grid(gain: float, offset: float, last: float, norm: float = 1.0) -> Tensor:
+def grid(gain: float, offset: float, last: float) -> Tensor:
     """A table's grid numbers as one tensor: passed as floats, every new table (each
     annealing stage has its own) would compile the kernels again."""
-    return torch.tensor([gain, offset, last, norm], dtype=torch.float32)
+    return torch.tensor([gain, offset, last], dtype=torch.float32)
 
 
 def _cell(x: Tensor, s: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
@@ -150,7 +150,7 @@ def noisy_stair_weight(
 ) -> Tensor:
     """``stair_weight`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
     (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
-    ``noisy_smooth_weight``), w_eff = s norm (G+ - G-) with ``numbers[3]``: norm."""
+    ``noisy_smooth_weight``), w_eff = s norm (G+ - G-)."""
     v = (weight / s).clamp(-1.0, 1.0)
     key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
     g_p = torch.zeros_like(v) + levels[0, 0]
@@ -165,7 +165,7 @@ def noisy_stair_weight(
     if stuck is not None:
         g_p = torch.where(torch.isnan(stuck[..., 0]), g_p, stuck[..., 0])
         g_n = torch.where(torch.isnan(stuck[..., 1]), g_n, stuck[..., 1])
-    return (g_p - g_n) * (s * numbers[3])
+    return (g_p - g_n) * (s * spread[2])
 
 
 @_compiled
@@ -210,7 +210,7 @@ def noisy_smooth_weight(
         g_p = torch.where(free_p, g_p, stuck[..., 0])
         g_n = torch.where(free_n, g_n, stuck[..., 1])
         slope_p, slope_n = slope_p * free_p, slope_n * free_n
-    return (g_p - g_n) * (s * numbers[3]), slope_p - slope_n
+    return (g_p - g_n) * (s * spread[2]), slope_p - slope_n
 
 
 __all__ = [

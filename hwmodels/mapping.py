@@ -40,6 +40,10 @@ from hwmodels.smooth_tables import SmoothTables
 from hwmodels.surrogates import Mode, PairTable, SmoothTable, Staircase
 from hwmodels.weight_scale import MIN_SCALE, WeightScale, add_scale_gradient
 
+CLIP_SIGMAS = 6.0
+"""Training skips the clipping of noisy conductances at 0 when Gmin is this many noise
+standard deviations above it (probability below 1e-9 per device)."""
+
 
 def weight_path_is_identity(profile: HardwareProfile) -> bool:
     """True when mapping weights to devices and back is exactly w (analog, ideal devices).
@@ -74,6 +78,7 @@ class WeightMapper:
         self.norm = self.kappa / self.pair.positive.span
         """w_eff / s per unit of conductance difference."""
         self.reference = self._reference_conductance()
+        self._spreads: dict[float, tuple[Tensor, bool]] = {}
         self.coding: LevelCoding | None = None
         self._smooth: SmoothTables | None = None
         if self.levels is not None:
@@ -157,6 +162,20 @@ class WeightMapper:
             [positive.conductance(u * (clipped > 0)), negative.conductance(u * (clipped < 0))], -1
         )
 
+    def noise_spread(self, sigma: float) -> tuple[Tensor, bool]:
+        """For fused kernels: (sigma span+, sigma span-, norm) as one tensor, and whether
+        clipping noisy conductances at 0 can matter (Gmin within CLIP_SIGMAS noise standard
+        deviations of 0; a rarer event is skipped). Built once per sigma."""
+        found = self._spreads.get(sigma)
+        if found is None:
+            positive, negative = self.pair.positive, self.pair.negative
+            spread = torch.tensor([sigma * positive.span, sigma * negative.span, self.norm])
+            clip = sigma > 0.0 and min(positive.gmin, negative.gmin) < (
+                CLIP_SIGMAS * sigma * positive.span
+            )
+            found = self._spreads[sigma] = (spread, clip)
+        return found
+
     def programmed_fraction(self, m: Tensor) -> Tensor:
         """Analog devices: the pulse fraction u the programmer applies for target m."""
         return inverse_curve(m, self.pair.positive.nu) if self.calibrated else m
@@ -199,6 +218,7 @@ class WeightMapper:
 
 
 __all__ = [
+    "CLIP_SIGMAS",
     "MIN_SCALE",
     "ProgrammedLayer",
     "WeightMapper",

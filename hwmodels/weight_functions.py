@@ -15,12 +15,8 @@ from torch import Tensor
 
 from hwmodels import fused
 from hwmodels.chips import Faults
-from hwmodels.mapping import WeightMapper, add_scale_gradient
+from hwmodels.mapping import CLIP_SIGMAS, WeightMapper, add_scale_gradient
 from hwmodels.surrogates import PairTable, SmoothTable
-
-CLIP_SIGMAS = 6.0
-"""Training skips the clipping of noisy conductances at 0 when Gmin is this many noise
-standard deviations above it (probability below 1e-9 per device)."""
 
 
 class StraightThrough(torch.autograd.Function):
@@ -238,17 +234,6 @@ def release_stuck(buffer: Tensor | None, faults: Faults | None) -> None:
         buffer.view(-1).index_fill_(0, faults.index, math.nan)
 
 
-def noisy_arguments(
-    table: PairTable, mapper: WeightMapper, sigma: float
-) -> tuple[Tensor, Tensor, bool]:
-    """The fused noisy kernel's table rows, noise spread per device type and whether
-    clipping at 0 can matter (see CLIP_SIGMAS)."""
-    positive, negative = mapper.pair.positive, mapper.pair.negative
-    spread = torch.tensor([sigma * positive.span, sigma * negative.span])
-    clip = sigma > 0.0 and min(positive.gmin, negative.gmin) < CLIP_SIGMAS * sigma * positive.span
-    return table.packed.view(torch.float32).view(-1, 4), spread, clip
-
-
 def fused_noisy_hard(
     weight: Tensor,
     s: Tensor,
@@ -262,10 +247,7 @@ def fused_noisy_hard(
     coding = mapper.coding
     assert coding is not None and coding.stairs is not None
     keys, _, numbers = coding.stairs
-    positive, negative = mapper.pair.positive, mapper.pair.negative
-    spread = torch.tensor([sigma * positive.span, sigma * negative.span])
-    numbers = numbers.clone()
-    numbers[3] = mapper.norm
+    spread, _ = mapper.noise_spread(sigma)
     stuck = stuck_buffer(faults, tuple(weight.shape))
     try:
         hard = fused.noisy_stair_weight(
@@ -285,9 +267,7 @@ def fused_noisy_hard(
 
 def fused_smooth(weight: Tensor, s: Tensor, table: SmoothTable) -> fused.Transform:
     """The noise-free surrogate as one compiled kernel."""
-    rows = table.packed.view(torch.float32).view(-1, 2)
-    numbers = fused.grid(table.inv_step, -table.lo * table.inv_step, table.last)
-    result, slope = fused.smooth_weight(weight.detach(), s, rows, numbers)
+    result, slope = fused.smooth_weight(weight.detach(), s, table.rows, table.numbers)
     return fused.Transform(result, slope, table.inv_step)
 
 
@@ -301,12 +281,18 @@ def fused_noisy(
     faults: Faults | None,
 ) -> fused.Transform:
     """The noisy surrogate pairs as one compiled kernel."""
-    rows, spread, clip = noisy_arguments(table, mapper, sigma)
-    numbers = fused.grid(table.inv_step, -table.lo * table.inv_step, table.last, mapper.norm)
+    spread, clip = mapper.noise_spread(sigma)
     stuck = stuck_buffer(faults, tuple(weight.shape))
     try:
         result, derivative = fused.noisy_smooth_weight(
-            weight.detach(), s, rows, normal if sigma > 0.0 else None, spread, numbers, clip, stuck
+            weight.detach(),
+            s,
+            table.rows,
+            normal if sigma > 0.0 else None,
+            spread,
+            table.numbers,
+            clip,
+            stuck,
         )
     finally:
         release_stuck(stuck, faults)
