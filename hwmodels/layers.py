@@ -164,7 +164,7 @@ class HardwareLinear(nn.Module):
     def effective_weight(self) -> Tensor:
         """W_eff in the current mode, with injected device noise if any (one draw)."""
         self._scale = None
-        noise = self.noise if self.noise is not None else None
+        noise = self.noise
         if noise is not None and not varies_per_chip(noise.config):
             noise = None
         kind = self.mode.kind
@@ -253,6 +253,7 @@ class HardwareLinear(nn.Module):
         return through
 
     def _noise_draw(self, noise: InjectedNoise) -> tuple[Tensor | None, Faults | None]:
+        """This layer's share of the batch's chip: N(0, 1) per device and stuck devices."""
         normal = None
         if noise.config.programming > 0.0:
             normal = noise.pool.normal((*self.weight.shape, 2))
