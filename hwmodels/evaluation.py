@@ -318,10 +318,11 @@ def _forward(
 
 
 def _column_norm(h: Tensor) -> Tensor:
-    """||x|| of every image's layer input, as (..., 1, images) float32 (one pass, no
-    squared temporary; bfloat16 inputs are summed in float32)."""
-    norm: Tensor = torch.linalg.vector_norm(h, dim=-2, keepdim=True, dtype=torch.float32)
-    return norm
+    """||x|| of every image's layer input, as (..., 1, images) float32."""
+    if h.dtype == torch.float32:
+        return torch.mul(h, h).sum(dim=-2, keepdim=True).sqrt_()
+    squares: Tensor = torch.linalg.vecdot(h, h, dim=-2)
+    return squares.unsqueeze(-2).float().sqrt_()
 
 
 def _add_read_noise(
