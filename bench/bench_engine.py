@@ -11,7 +11,10 @@ Measures (seconds unless named otherwise):
   preset with noise injection; each also as a ratio to the float epoch;
 - mc100_s / mc100_bf16_s: Monte Carlo over ``--chips`` chips of rram-4bit (programming
   and read noise, stuck devices) on the 10,000 test images, float32 and bfloat16, and
-  the difference of their mean accuracies in percentage points;
+  the difference of their mean accuracies in percentage points; mc100_floor_s /
+  mc100_bf16_floor_s: the bare GEMMs of the same shapes, chunks and precision, timed in
+  the same rounds, and mc100_over_floor / mc100_bf16_over_floor, the ratios (best of
+  ``--repeats`` each);
 - peak_rss_mb, and the load average while it ran (other processes slow it down);
 - with ``--eager-too``: the same epochs with the engine's fused paths off (Adam unfused,
   the weight transform eager: the engine before they were added), interleaved in the
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
+import math
 import os
 import resource
 import sys
@@ -36,8 +41,21 @@ import torch
 
 from hwmodels import fused, training
 from hwmodels.datasets.loader import load_split
-from hwmodels.evaluation import accuracy, chip_accuracies
-from hwmodels.network import FloatMLP, build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.evaluation import (
+    DEFAULT_MEMORY_MB,
+    _chip_chunk,
+    _image_chunk,
+    accuracy,
+    chip_accuracies,
+)
+from hwmodels.network import (
+    FloatMLP,
+    HardwareNet,
+    build_float,
+    calibrate,
+    copy_hardware,
+    to_hardware,
+)
 from hwmodels.profile import HardwareProfile, get_preset
 from hwmodels.specs import NetworkSpec, TrainingSettings
 from hwmodels.training import train_float, train_hardware_aware
@@ -93,6 +111,30 @@ def eager(action: Callable[[], Any]) -> Callable[[], Any]:
     return run
 
 
+def gemm_floor(net: HardwareNet, images: torch.Tensor, chips: int, dtype: torch.dtype) -> float:
+    """Seconds the bare GEMMs of ``chip_accuracies`` take: the same chip and image chunks,
+    shapes and precision (first layer one GEMM of the stacked weights over the pixels
+    in use, later layers batched matmuls), on random operands, nothing else."""
+    chunk = _chip_chunk(net, chips, DEFAULT_MEMORY_MB, per_chip=True)
+    batch = _image_chunk(net, chunk, DEFAULT_MEMORY_MB)
+    active = int((images != 0).any(dim=0).sum())
+    sizes = [active, *net.sizes[1:]]
+    total = 0.0
+    for first in range(0, chips, chunk):
+        count = min(chunk, chips - first)
+        weights = [torch.randn(count, b, a).to(dtype) for a, b in itertools.pairwise(sizes)]
+        for start in range(0, images.shape[0], batch):
+            columns = min(batch, images.shape[0] - start)
+            x = torch.rand(active, columns).to(dtype)
+            began = time.perf_counter()
+            h = (weights[0].reshape(-1, active) @ x).view(count, sizes[1], columns)
+            for w in weights[1:-1]:
+                h = torch.matmul(w, h)
+            torch.matmul(h.transpose(-1, -2), weights[-1].transpose(-1, -2))
+            total += time.perf_counter() - began
+    return total
+
+
 def run(
     chips: int, data_dir: Path | None, repeats: int = 2, eager_too: bool = False
 ) -> dict[str, Any]:
@@ -133,13 +175,21 @@ def run(
 
     noisy = to_hardware(net, get_preset("rram-4bit"))
     calibrate(noisy, train.images)
-    accuracies = {}
-    for key, dtype in [("mc100_s", torch.float32), ("mc100_bf16_s", torch.bfloat16)]:
-        start = time.perf_counter()
-        accuracies[key] = chip_accuracies(
-            noisy, test.images, test.labels, chips=chips, seed=0, compute_dtype=dtype
-        )
-        results[key] = round(time.perf_counter() - start, 3)
+    accuracies: dict[str, list[float]] = {}
+    times: dict[str, float] = {}
+    for _ in range(repeats):  # interleaved with their floors, best of each
+        for key, dtype in [("mc100_s", torch.float32), ("mc100_bf16_s", torch.bfloat16)]:
+            start = time.perf_counter()
+            accuracies[key] = chip_accuracies(
+                noisy, test.images, test.labels, chips=chips, seed=0, compute_dtype=dtype
+            )
+            times[key] = min(times.get(key, math.inf), time.perf_counter() - start)
+            floor = gemm_floor(noisy, test.images, chips, dtype)
+            times[f"{key}_floor"] = min(times.get(f"{key}_floor", math.inf), floor)
+    for key, suffix in [("mc100_s", ""), ("mc100_bf16_s", "_bf16")]:
+        results[key] = round(times[key], 3)
+        results[f"mc100{suffix}_floor_s"] = round(times[f"{key}_floor"], 3)
+        results[f"mc100{suffix}_over_floor"] = round(times[key] / times[f"{key}_floor"], 2)
     mean32 = sum(accuracies["mc100_s"]) / chips
     mean16 = sum(accuracies["mc100_bf16_s"]) / chips
     worst = max(

@@ -22,7 +22,7 @@ Stuck positions are sampled exactly and cheaply: the gaps between stuck devices 
 Bernoulli(p) sequence are geometric, so only about n p random numbers are needed.
 
 Training noise and read noise use a ``NormalPool``: windows at random offsets into a
-pool of iid N(0, 1) numbers, because torch's generator (about 260 M/s on these cores)
+pool of iid N(0, 1) numbers, because torch's generator (one core, a few hundred million a second)
 would otherwise cost more than the forward pass. Departure from the reference model:
 each window is an exact iid draw, but windows of different batches or inferences may
 overlap (the same numbers, shifted onto other devices). Programming noise of Monte

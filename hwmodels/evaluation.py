@@ -7,8 +7,8 @@ as (chips, features, images) so no transposes are needed. Input pixels that are 
 every evaluated image are dropped from the first GEMM (exact: they add nothing).
 
 ``compute_dtype`` float32 (default) is exact to float rounding; bfloat16 rounds weights
-and activations for the GEMMs only (element-wise work stays float32) and runs about two
-to three times faster on CPUs with bf16 instructions.
+and activations for the GEMMs only (element-wise work stays float32), faster on CPUs
+with bf16 instructions (bench/bench_engine.py measures both).
 
 Chip c is drawn from generators seeded by (seed, c, layer): the same seed gives the same
 chips whatever the chunking, and a naive and a hardware-aware net evaluated with the same
@@ -240,7 +240,7 @@ def _chip_weights(
 ) -> list[tuple[Tensor, float]]:
     """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
 
-    torch's normal generator runs on one core and the draws are about a quarter of the
+    torch's normal generator runs on one core and the draws are a large share of the
     Monte Carlo time; every chip has its own generator, so drawing chips in parallel
     threads gives exactly the same chips.
     """
@@ -331,8 +331,10 @@ def _add_read_noise(
     """y + sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x|| * N(0, 1), per chip."""
     factor = layer.module.read_factor
     scale = layer.scale.reshape(-1) * factor
-    # std is (..., images, out) when classes come last, else (..., out, images)
-    std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
+    if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
+        std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
+    else:  # per column: (..., images, out) when classes come last, else (..., out, images)
+        std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
     if layer.read_gain is not None:
         std = std * layer.read_gain
     shape = (chips, y.shape[-2], y.shape[-1])

@@ -1,19 +1,23 @@
 """Fused forward kernels of the hardware weight transform, compiled by torch.compile.
 
-The weight transform (scale, level or surrogate look-up, curve, pair, noise, faults) runs
-on every weight at every training step. In eager PyTorch it is a dozen passes over the
+The weight transform (level or surrogate look-up, curve, pair, noise, faults) runs on
+every weight at every training step. In eager PyTorch it is a dozen passes over the
 weight matrix, each a separate kernel launch with its own temporaries; compiled, each
 variant below is one loop over the weights. Every kernel here has an eager twin (the
-code in ``layers.py``, ``surrogates.py`` and ``mapping.py``) that stays the reference:
-the tests compare the two, values and gradients.
+autograd functions in ``weight_functions.py`` with ``surrogates.py`` and
+``level_coding.py``) that stays the reference: the tests compare the two, values and
+gradients, on every profile family.
 
-The kernels only compute forward values and the local derivative the backward pass
-needs; the autograd functions in ``layers.py`` keep their backward (one multiply plus
-the scale gradient), so gradients agree with the eager path to float rounding (which may
-put a weight in the neighbouring cell of a fine surrogate table). Fused: the hard
-weights of straight-through training, and the noisy surrogate pairs (noise, clipping at
-0, stuck devices). The noise-free surrogate stays eager: it is one packed gather
-already, which the generated code does not beat.
+The kernels compute forward values and the local derivative the backward pass needs;
+``weight_functions.FusedWeight`` runs them as one autograd node whose backward stays
+eager (one multiply, two dot products for the scale's gradient: ATen's reductions beat
+the generated ones), so gradients agree with the eager path to float rounding (which may
+put a weight in the neighbouring cell of a fine surrogate table). Fused: the hard weights
+of straight-through training (for up to ``MAX_STAIRS`` thresholds a chain of selects,
+no gather), the noise-free surrogate and the noisy surrogate pairs (noise, clipping at
+0, stuck devices). The scale s is computed before the kernel (its eager reductions are
+cheaper than a generated arg-max) and passed in. Each device of a pair is its own
+expression: a trailing pair dimension of size 2 would defeat the vectorised loop.
 
 Compiling needs a C compiler (inductor). It is on by default where one is found and off
 with ``HWSCORE_COMPILE=0``; if compiling fails the engine warns once and stays eager.
@@ -28,7 +32,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor
@@ -73,41 +77,105 @@ def _compiled(function: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def grid(gain: float, offset: float, last: float, norm: float = 1.0) -> Tensor:
+class Transform(NamedTuple):
+    """What a fused forward kernel gives its autograd function."""
+
+    result: Tensor
+    """w_eff."""
+    derivative: Tensor | None
+    """d w_eff / d position per grid step (smooth), None for straight-through."""
+    gain: float
+    """Grid steps per unit of v times w_eff per unit of table value (smooth)."""
+
+
+def grid(gain: float, offset: float, last: float) -> Tensor:
     """A table's grid numbers as one tensor: passed as floats, every new table (each
     annealing stage has its own) would compile the kernels again."""
-    return torch.tensor([gain, offset, last, norm], dtype=torch.float32)
+    return torch.tensor([gain, offset, last], dtype=torch.float32)
 
 
-def _interpolate(x: Tensor, scale: Tensor, table: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
-    """Rows of ``table`` (entries, 2k: k values then k slopes) at position x / scale:
-    (values, slopes), each (*x.shape, k), values linearly interpolated. ``numbers``:
-    ``grid(gain, offset, last)``."""
-    gain = numbers[0] / scale
-    position = torch.minimum((x * gain + numbers[1]).clamp_min(0.0), numbers[2])
+def _cell(x: Tensor, s: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
+    """Table row and fraction within it of x / s (``numbers``: ``grid(gain, offset, last)``)."""
+    position = torch.minimum((x * (numbers[0] / s) + numbers[1]).clamp_min(0.0), numbers[2])
     cell = position.to(torch.int32)
-    fraction = (position - cell).unsqueeze(-1)
-    entries = table[cell.long()]
-    half = table.shape[1] // 2
-    slopes = entries[..., half:]
-    return entries[..., :half] + fraction * slopes, slopes
+    return cell.long(), position - cell
 
 
-def _noisy_pairs(
+@_compiled
+def hard_weight(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor, uniform: bool) -> Tensor:
+    """s Q(w / s).
+
+    ``uniform``: code floor(v slope + shift) into ``table`` (w_eff / s per code;
+    ``numbers``: slope, shift); else LevelFinder's cells (rows: w_eff below, step,
+    threshold inside, 0; ``numbers[0]``: cells per unit of v)."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    if uniform:
+        code = (v * numbers[0] + numbers[1]).floor().to(torch.int64)
+        return table[code] * s
+    cell = ((v + 1.0) * numbers[0]).floor().to(torch.int64)
+    crossed = (v >= table[cell, 2]).to(weight.dtype)
+    return (table[cell, 0] + crossed * table[cell, 1]) * s
+
+
+MAX_STAIRS = 32
+"""Up to this many thresholds the hard weight is a chain of selects (vectorised, no
+gather); beyond, a table look-up."""
+
+
+@_compiled
+def stair_weight(
+    weight: Tensor, s: Tensor, keys: Tensor, values: Tensor, numbers: Tensor
+) -> Tensor:
+    """s Q(w / s) as a chain of selects: the code counts the ``keys`` at or below the
+    key of v (v itself, or for uniform thresholds floor(v slope + shift) with
+    ``numbers``: slope, shift, uniform flag); ``values``: w_eff / s of each code."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    out = torch.zeros_like(v) + values[0]
+    for j in range(keys.shape[0]):
+        out = torch.where(key >= keys[j], values[j + 1], out)
+    return out * s
+
+
+@_compiled
+def noisy_stair_weight(
     weight: Tensor,
     s: Tensor,
-    table: Tensor,
-    normal: Tensor,
-    spread: Tensor,
+    keys: Tensor,
+    levels: Tensor,
     numbers: Tensor,
-    clip: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
-    values, slopes = _interpolate(weight, s, table, numbers)
-    pairs = values + normal * spread
-    if clip:
-        slopes = slopes * (pairs > 0)
-        pairs = pairs.clamp_min(0.0)
-    return pairs, slopes, s * numbers[3]
+    normal: Tensor | None,
+    spread: Tensor,
+    stuck: Tensor | None,
+) -> Tensor:
+    """``stair_weight`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
+    (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
+    ``noisy_smooth_weight``), w_eff = s norm (G+ - G-)."""
+    v = (weight / s).clamp(-1.0, 1.0)
+    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    g_p = torch.zeros_like(v) + levels[0, 0]
+    g_n = torch.zeros_like(v) + levels[0, 1]
+    for j in range(keys.shape[0]):
+        crossed = key >= keys[j]
+        g_p = torch.where(crossed, levels[j + 1, 0], g_p)
+        g_n = torch.where(crossed, levels[j + 1, 1], g_n)
+    if normal is not None:
+        g_p = (g_p + normal[..., 0] * spread[0]).clamp_min(0.0)
+        g_n = (g_n + normal[..., 1] * spread[1]).clamp_min(0.0)
+    if stuck is not None:
+        g_p = torch.where(torch.isnan(stuck[..., 0]), g_p, stuck[..., 0])
+        g_n = torch.where(torch.isnan(stuck[..., 1]), g_n, stuck[..., 1])
+    return (g_p - g_n) * (s * spread[2])
+
+
+@_compiled
+def smooth_weight(
+    weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor
+) -> tuple[Tensor, Tensor]:
+    """(s q(w / s), slope per grid step) from a SmoothTable's rows (value, slope)."""
+    cell, fraction = _cell(weight, s, numbers)
+    slope = table[cell, 1]
+    return (table[cell, 0] + fraction * slope) * s, slope
 
 
 @_compiled
@@ -115,63 +183,44 @@ def noisy_smooth_weight(
     weight: Tensor,
     s: Tensor,
     table: Tensor,
-    normal: Tensor,
+    normal: Tensor | None,
     spread: Tensor,
     numbers: Tensor,
     clip: bool,
+    stuck: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
-    """(w_eff, d w_eff / d position) of a noisy device pair from a PairTable's rows
-    (G+, G-, slope+, slope-): look-up, programming noise, clipping at 0."""
-    pairs, slopes, factor = _noisy_pairs(weight, s, table, normal, spread, numbers, clip)
-    return (pairs[..., 0] - pairs[..., 1]) * factor, slopes[..., 0] - slopes[..., 1]
-
-
-@_compiled
-def stuck_smooth_weight(
-    weight: Tensor,
-    s: Tensor,
-    table: Tensor,
-    normal: Tensor,
-    spread: Tensor,
-    numbers: Tensor,
-    clip: bool,
-    stuck: Tensor,
-) -> tuple[Tensor, Tensor]:
-    """``noisy_smooth_weight`` with stuck devices: ``stuck`` (*weight.shape, 2) holds each
-    stuck device's conductance and NaN for the others; a stuck device has no gradient."""
-    pairs, slopes, factor = _noisy_pairs(weight, s, table, normal, spread, numbers, clip)
-    free = torch.isnan(stuck)
-    pairs = torch.where(free, pairs, stuck)
-    slopes = slopes * free
-    return (pairs[..., 0] - pairs[..., 1]) * factor, slopes[..., 0] - slopes[..., 1]
-
-
-@_compiled
-def hard_weight_cells(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor) -> Tensor:
-    """s Q(w / s) with LevelFinder's cells (w_eff below, step, threshold inside, 0);
-    ``numbers[0]``: cells per unit of v."""
-    v = (weight / s).clamp(-1.0, 1.0)
-    cell = ((v + 1.0) * numbers[0]).floor().to(torch.int64)
-    entries = table[cell]
-    crossed = (v >= entries[..., 2]).to(weight.dtype)
-    return (entries[..., 0] + crossed * entries[..., 1]) * s
-
-
-@_compiled
-def hard_weight_uniform(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor) -> Tensor:
-    """s Q(w / s) with uniform thresholds: code floor(v slope + shift) into w_eff / s
-    (``numbers``: slope, shift)."""
-    v = (weight / s).clamp(-1.0, 1.0)
-    code = (v * numbers[0] + numbers[1]).floor().to(torch.int64)
-    return table[code] * s
+    """(w_eff, d w_eff / d position) of a noisy device pair from a PairTable's
+    rows (G+, G-, slope+, slope-): look-up, programming noise (``normal``: (*w.shape, 2)),
+    clipping at 0, stuck devices (``stuck``: each stuck device's conductance, NaN for
+    the others; a stuck device has no gradient). Each device is its own expression (no
+    trailing pair dimension), so the generated loop runs once over the weights."""
+    cell, fraction = _cell(weight, s, numbers)
+    slope_p, slope_n = table[cell, 2], table[cell, 3]
+    g_p = table[cell, 0] + fraction * slope_p
+    g_n = table[cell, 1] + fraction * slope_n
+    if normal is not None:
+        g_p = g_p + normal[..., 0] * spread[0]
+        g_n = g_n + normal[..., 1] * spread[1]
+    if clip:
+        slope_p = slope_p * (g_p > 0)
+        slope_n = slope_n * (g_n > 0)
+        g_p, g_n = g_p.clamp_min(0.0), g_n.clamp_min(0.0)
+    if stuck is not None:
+        free_p, free_n = torch.isnan(stuck[..., 0]), torch.isnan(stuck[..., 1])
+        g_p = torch.where(free_p, g_p, stuck[..., 0])
+        g_n = torch.where(free_n, g_n, stuck[..., 1])
+        slope_p, slope_n = slope_p * free_p, slope_n * free_n
+    return (g_p - g_n) * (s * spread[2]), slope_p - slope_n
 
 
 __all__ = [
+    "Transform",
     "enabled",
     "grid",
-    "hard_weight_cells",
-    "hard_weight_uniform",
+    "hard_weight",
     "noisy_smooth_weight",
+    "noisy_stair_weight",
     "set_enabled",
-    "stuck_smooth_weight",
+    "smooth_weight",
+    "stair_weight",
 ]

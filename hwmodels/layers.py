@@ -24,12 +24,14 @@ profile is bit-for-bit the float network.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from hwmodels import fused
 from hwmodels.activation import QuantizedActivation
 from hwmodels.chips import (
     Faults,
@@ -45,7 +47,15 @@ from hwmodels.profile import HardwareProfile, NoiseConfig
 from hwmodels.ranges import NotCalibratedError, percentile, range_or_raise
 from hwmodels.surrogates import FLOAT, HARD, Mode, Uniform, quantize
 from hwmodels.tiling import TileGrid, tiled_linear
-from hwmodels.weight_functions import NoisySmoothWeight, SmoothWeight, StraightThrough
+from hwmodels.weight_functions import (
+    FusedWeight,
+    NoisySmoothWeight,
+    SmoothWeight,
+    StraightThrough,
+    fused_noisy,
+    fused_noisy_hard,
+    fused_smooth,
+)
 
 
 @dataclass
@@ -118,6 +128,7 @@ class HardwareLinear(nn.Module):
         self.mode: Mode = HARD
         self.noise: InjectedNoise | None = None
         self.calibrating = False
+        self._scale: Tensor | None = None
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"
@@ -143,56 +154,106 @@ class HardwareLinear(nn.Module):
         """The weight scale s of the current weights (per layer () or per column (out, 1))."""
         return self.mapper.scale(self.weight)
 
+    def current_scale(self) -> Tensor:
+        """s of the weights this forward pass uses (effective_weight computes it once; the
+        read noise needs it too), without gradient."""
+        if self._scale is None:
+            self._scale = self.mapper.scale(self.weight.detach())
+        return self._scale
+
     def effective_weight(self) -> Tensor:
         """W_eff in the current mode, with injected device noise if any (one draw)."""
-        mapper, mode = self.mapper, self.mode
-        noise = (
-            self.noise if self.noise is not None and varies_per_chip(self.noise.config) else None
-        )
-        if mode.kind == "float" or (mapper.identity and noise is None):
+        self._scale = None
+        noise = self.noise
+        if noise is not None and not varies_per_chip(noise.config):
+            noise = None
+        kind = self.mode.kind
+        if kind == "float" or (self.mapper.identity and noise is None):
             return self.weight
-        digital = mapper.levels is not None
-        track = mode.kind in ("smooth", "ste")
-        if mode.kind != "ste" and not digital:  # analog hard or smooth: differentiable curve
-            s = mapper.scale(self.weight, track=track)
-            pairs = mapper.analog_pairs(self.weight / s)
-            if noise is not None:
-                normal, faults = self._noise_draw(noise)
-                pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
-            return mapper.effective_from_pairs(pairs) * s
-        # The fused functions below route the gradient of s to the weights defining it.
-        source = None
+        if self.mapper.levels is None and kind != "ste":
+            return self._analog_weight(noise)
+        if kind == "smooth":
+            return self._smooth_weight(noise)
+        return self._hard_weight(noise)
+
+    def _fused(self, run: Callable[[Tensor, Tensor], fused.Transform], clips: bool) -> Tensor:
+        """The weight transform as one compiled forward kernel and one autograd node."""
+        s, source = self._tracked_scale(track=True)
+        result: Tensor = FusedWeight.apply(self.weight, run, s, source, clips)  # type: ignore[no-untyped-call]
+        return result
+
+    def _tracked_scale(self, track: bool) -> tuple[Tensor, Tensor | None]:
+        """s and, when training moves it, the flat indices of the weights defining it (the
+        fused functions route the gradient of s to them)."""
         if track and self.weight.requires_grad and torch.is_grad_enabled():
-            s, source = mapper.scale_source(self.weight)
+            s, source = self.mapper.scale_source(self.weight)
         else:
-            s = mapper.scale(self.weight)
-        if mode.kind == "smooth":
-            combined, table = mapper.smooth_tables(mode.rho)
-            if noise is None:
-                smooth: Tensor = SmoothWeight.apply(self.weight, s, source, combined)  # type: ignore[no-untyped-call]
-                return smooth
+            s, source = self.mapper.scale(self.weight), None
+        self._scale = s.detach()
+        return s, source
+
+    def _analog_weight(self, noise: InjectedNoise | None) -> Tensor:
+        """Analog devices, hard or smooth: the differentiable curve (autograd)."""
+        mapper = self.mapper
+        s = mapper.scale(self.weight, track=self.mode.kind == "smooth")
+        self._scale = s.detach()
+        pairs = mapper.analog_pairs(self.weight / s)
+        if noise is not None:
             normal, faults = self._noise_draw(noise)
-            result: Tensor = NoisySmoothWeight.apply(  # type: ignore[no-untyped-call]
-                self.weight, s, source, table, mapper, noise.config.programming, normal, faults
+            pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
+        return mapper.effective_from_pairs(pairs) * s
+
+    def _smooth_weight(self, noise: InjectedNoise | None) -> Tensor:
+        """Digital devices, annealed surrogate: one table look-up (noisy: of both devices)."""
+        mapper = self.mapper
+        combined, table = mapper.smooth_tables(self.mode.rho)
+        sigma = 0.0 if noise is None else noise.config.programming
+        normal, faults = (None, None) if noise is None else self._noise_draw(noise)
+        if fused.enabled():
+            if noise is None:
+                return self._fused(lambda w, s: fused_smooth(w, s, combined), False)
+            return self._fused(
+                lambda w, s: fused_noisy(w, s, table, mapper, sigma, normal, faults), False
             )
-            return result
+        s, source = self._tracked_scale(track=True)
+        if noise is None:
+            smooth: Tensor = SmoothWeight.apply(self.weight, s, source, combined)  # type: ignore[no-untyped-call]
+            return smooth
+        result: Tensor = NoisySmoothWeight.apply(  # type: ignore[no-untyped-call]
+            self.weight, s, source, table, mapper, sigma, normal, faults
+        )
+        return result
+
+    def _hard_weight(self, noise: InjectedNoise | None) -> Tensor:
+        """Digital hard weights (evaluation), or straight-through training through them."""
+        mapper, ste = self.mapper, self.mode.kind == "ste"
+        coding = mapper.coding
+        clips = mapper.percentile < 100.0
+        if ste and coding is not None and coding.kernel and fused.enabled():
+            if noise is None:
+                return self._fused(coding.hard_weight, clips)
+            if coding.stairs is not None:
+                sigma = noise.config.programming
+                normal, faults = self._noise_draw(noise)
+                return self._fused(
+                    lambda w, s: fused_noisy_hard(w, s, mapper, sigma, normal, faults), clips
+                )
+        s, source = self._tracked_scale(track=ste)
         with torch.no_grad():
             if noise is None:
-                hard = mapper.hard_weight(self.weight, s, compiled=track)
+                hard = mapper.hard_weight(self.weight, s, compiled=ste)
             else:
-                v = self.weight / s
                 normal, faults = self._noise_draw(noise)
-                pairs = perturb(
-                    mapper.nominal_pairs(v), mapper.pair, noise.config.programming, normal, faults
-                )
+                pairs = mapper.nominal_pairs(self.weight / s)
+                pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
                 hard = mapper.effective_from_pairs(pairs) * s
-        if mode.kind == "hard":
+        if not ste:
             return hard
-        clips = mapper.percentile < 100.0
         through: Tensor = StraightThrough.apply(self.weight, hard, s, source, clips)  # type: ignore[no-untyped-call]
         return through
 
     def _noise_draw(self, noise: InjectedNoise) -> tuple[Tensor | None, Faults | None]:
+        """This layer's share of the batch's chip: N(0, 1) per device and stuck devices."""
         normal = None
         if noise.config.programming > 0.0:
             normal = noise.pool.normal((*self.weight.shape, 2))
@@ -227,7 +288,7 @@ class HardwareLinear(nn.Module):
         assert self.noise is not None
         with torch.no_grad():
             norm = x.detach().square().sum(dim=-1, keepdim=True).sqrt_()
-            scale = self.mapper.scale(self.weight).reshape(-1)
+            scale = self.current_scale().reshape(-1)
             std = norm * (scale * self.read_factor)
             return self.noise.pool.normal(tuple(shape)) * std
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -163,6 +164,17 @@ class SmoothTable:
             packed=pack_pairs(padded, slopes),
         )
 
+    @cached_property
+    def rows(self) -> Tensor:
+        """The packed table as (entries, 2) float32 rows (value, slope), for fused kernels."""
+        return self.packed.view(torch.float32).view(-1, 2)
+
+    @cached_property
+    def numbers(self) -> Tensor:
+        """(gain, offset, last) of the grid as one tensor, for fused kernels (floats would
+        compile them again for every table)."""
+        return grid_numbers(self.lo, self.inv_step, self.last)
+
     def lookup(
         self, x: Tensor, scale: Tensor | float = 1.0, lo: float = 0.0
     ) -> tuple[Tensor, Tensor]:
@@ -234,6 +246,16 @@ class PairTable:
             packed=quads.contiguous().view(torch.complex128).reshape(-1),
         )
 
+    @cached_property
+    def rows(self) -> Tensor:
+        """The packed table as (entries, 4) float32 rows (G+, G-, slope+, slope-)."""
+        return self.packed.view(torch.float32).view(-1, 4)
+
+    @cached_property
+    def numbers(self) -> Tensor:
+        """(gain, offset, last) of the grid as one tensor, for fused kernels."""
+        return grid_numbers(self.lo, self.inv_step, self.last)
+
     def lookup(self, x: Tensor, scale: Tensor | float) -> tuple[Tensor, Tensor]:
         """(values, slopes) at x / scale, each shaped (*x.shape, 2); slopes per grid step.
 
@@ -243,6 +265,11 @@ class PairTable:
         quads = self.packed.index_select(0, index).view(torch.float32).view(*x.shape, 4)
         slopes = quads[..., 2:]
         return torch.addcmul(quads[..., :2], fraction.unsqueeze(-1), slopes), slopes
+
+
+def grid_numbers(lo: float, inv_step: float, last: float) -> Tensor:
+    """A grid's position numbers: position = x / s * inv_step - lo * inv_step in [0, last]."""
+    return torch.tensor([inv_step, -lo * inv_step, last], dtype=torch.float32)
 
 
 def pack_pairs(first: Tensor, second: Tensor) -> Tensor:
@@ -365,6 +392,7 @@ __all__ = [
     "Staircase",
     "Uniform",
     "geometric_rhos",
+    "grid_numbers",
     "pack_pairs",
     "quantize",
     "quantize_hard",

@@ -126,7 +126,7 @@ def finish_tiles(
     if layer.noise is not None and layer.read_factor > 0.0:
         pool = layer.noise.pool
         with torch.no_grad():
-            scale = layer.mapper.scale(layer.weight).reshape(column_shape) * layer.read_factor
+            scale = layer.current_scale().reshape(column_shape) * layer.read_factor
         tile_norms = norms()
 
         def noise(y: Tensor, tile: int) -> Tensor:

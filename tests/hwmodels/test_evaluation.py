@@ -113,16 +113,21 @@ def test_image_chunks_are_whole_gemm_column_blocks(
     assert size >= GEMM_COLUMNS and size % GEMM_COLUMNS == 0
 
 
+@pytest.mark.parametrize("every_pixel", [False, True])
 def test_chunked_images_give_the_same_chips_and_leave_the_images_alone(
-    mnist_subset: Subset, trained_float: torch.nn.Module
+    mnist_subset: Subset, trained_float: torch.nn.Module, every_pixel: bool
 ) -> None:
-    # 17 images: with a DAC and chunks of 16, the last chunk holds one image.
+    # 17 images: with a DAC and chunks of 16, the last chunk holds one image. With every
+    # pixel non-zero no column is dropped (no copy of the images), so that chunk's
+    # transpose is a view of the caller's tensor, which the in-place DAC must not modify.
     profile = HardwareProfile.model_validate(
         {"weights": {"bits": 3}, "converters": {"input_bits": 4}, "noise": {"programming": 0.03}}
     )
     net = to_hardware(trained_float, profile)  # type: ignore[arg-type]
     calibrate(net, mnist_subset.train_images)
     images, labels = mnist_subset.test_images[:17].clone(), mnist_subset.test_labels[:17]
+    if every_pixel:
+        images = images * 0.9 + 0.05
     before = images.clone()
     whole = chip_accuracies(net, images, labels, chips=3, seed=4)
     with pytest.MonkeyPatch.context() as patch:

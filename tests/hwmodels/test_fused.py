@@ -49,6 +49,14 @@ FAMILIES = {
             "noise": {"programming": 0.5},  # clipping at 0 matters
         }
     ),
+    # 5 bits: more thresholds than fused.MAX_STAIRS, so hard weights use the table kernel
+    "fine-levels": HardwareProfile.model_validate(
+        {
+            "weights": {"bits": 5},
+            "conductance": {"on_off_ratio": 10.0, "nonlinearity": 3.0, "asymmetry": 0.1},
+            "noise": {"programming": 0.03, "stuck_off": 0.01},
+        }
+    ),
 }
 
 
@@ -77,7 +85,12 @@ def _loss_and_grads(
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 @pytest.mark.parametrize(
     ("mode", "noisy"),
-    [(Mode("ste"), False), (Mode("smooth", 0.3), True), (Mode("smooth", 0.01), True)],
+    [
+        (Mode("ste"), False),
+        (Mode("ste"), True),
+        (Mode("smooth", 0.3), True),
+        (Mode("smooth", 0.01), True),
+    ],
 )
 def test_fused_transform_equals_the_eager_reference(
     eager_and_fused: None,
@@ -87,8 +100,8 @@ def test_fused_transform_equals_the_eager_reference(
     mode: Mode,
     noisy: bool,
 ) -> None:
-    """The compiled kernels (hard weights for STE; noisy surrogate pairs with clipping
-    and stuck devices) against the eager code, forward loss and every gradient."""
+    """The compiled kernels (hard weights for STE, noise-free and noisy; surrogates, noisy
+    pairs with clipping and stuck devices) against the eager code, loss and gradients."""
     if not fused.enabled():
         pytest.skip("no C compiler for torch.compile")
     net = to_hardware(trained_float, FAMILIES[family])
@@ -98,6 +111,7 @@ def test_fused_transform_equals_the_eager_reference(
     for enabled in (False, True):
         fused.set_enabled(enabled)
         results[enabled] = _loss_and_grads(net, mode, noisy, images, labels)
+    assert fused.enabled(), "a kernel failed to compile and the engine fell back to eager"
     (eager_loss, eager_grads), (fused_loss, fused_grads) = results[False], results[True]
     assert fused_loss == pytest.approx(eager_loss, rel=1e-4)
     for eager, fast in zip(eager_grads, fused_grads, strict=True):
