@@ -60,3 +60,32 @@ def no_progress(event: ProgressEvent) -> None:
 def never_cancel() -> bool:
     """The default cancel check: never cancel."""
     return False
+
+
+@dataclass
+class Progress:
+    """Where one piece of work sits in the study: its phase and its share of the whole."""
+
+    on_progress: ProgressCallback = no_progress
+    should_cancel: CancelCheck = never_cancel
+    phase: Phase = "float_training"
+    start: float = 0.0
+    span: float = 1.0
+
+    def part(self, phase: Phase, start: float, span: float) -> Progress:
+        """A sub-range of this one's share, in another phase."""
+        return Progress(
+            self.on_progress,
+            self.should_cancel,
+            phase,
+            self.start + start * self.span,
+            span * self.span,
+        )
+
+    def emit(self, kind: str, done: float, **fields: object) -> None:
+        fraction = min(1.0, self.start + self.span * max(0.0, min(1.0, done)))
+        self.on_progress(ProgressEvent(kind=kind, phase=self.phase, fraction=fraction, **fields))  # type: ignore[arg-type]
+
+    def check_cancel(self) -> None:
+        if self.should_cancel():
+            raise JobCancelled(f"cancelled during {self.phase}")

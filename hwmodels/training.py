@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import bisect
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -38,46 +37,9 @@ from hwmodels.layers import HardwareLinear, InjectedNoise, set_mode
 from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
 from hwmodels.profile import NoiseConfig
-from hwmodels.progress import (
-    CancelCheck,
-    JobCancelled,
-    Phase,
-    ProgressCallback,
-    ProgressEvent,
-    never_cancel,
-    no_progress,
-)
+from hwmodels.progress import Progress
 from hwmodels.specs import TrainingSettings
 from hwmodels.surrogates import HARD, Mode, geometric_rhos
-
-
-@dataclass
-class Progress:
-    """Where one piece of work sits in the study: its phase and its share of the whole."""
-
-    on_progress: ProgressCallback = no_progress
-    should_cancel: CancelCheck = never_cancel
-    phase: Phase = "float_training"
-    start: float = 0.0
-    span: float = 1.0
-
-    def part(self, phase: Phase, start: float, span: float) -> Progress:
-        """A sub-range of this one's share, in another phase."""
-        return Progress(
-            self.on_progress,
-            self.should_cancel,
-            phase,
-            self.start + start * self.span,
-            span * self.span,
-        )
-
-    def emit(self, kind: str, done: float, **fields: object) -> None:
-        fraction = min(1.0, self.start + self.span * max(0.0, min(1.0, done)))
-        self.on_progress(ProgressEvent(kind=kind, phase=self.phase, fraction=fraction, **fields))  # type: ignore[arg-type]
-
-    def check_cancel(self) -> None:
-        if self.should_cancel():
-            raise JobCancelled(f"cancelled during {self.phase}")
 
 
 @dataclass(frozen=True)
@@ -422,27 +384,10 @@ def _attach_noise(net: HardwareNet, noise: InjectedNoise | None) -> None:
         layer.noise = noise
 
 
-class Stopwatch:
-    """Wall-clock seconds per named step, for the report's timings."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self._started = time.perf_counter()
-
-    def lap(self, name: str, since: float) -> float:
-        now = time.perf_counter()
-        self.seconds[name] = round(now - since, 3)
-        return now
-
-    def total(self) -> dict[str, float]:
-        return {**self.seconds, "total": round(time.perf_counter() - self._started, 3)}
-
-
 __all__ = [
     "EpochRecord",
     "Progress",
     "Stage",
-    "Stopwatch",
     "adam",
     "hardware_stages",
     "has_noise",

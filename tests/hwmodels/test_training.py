@@ -8,9 +8,9 @@ import torch
 from hwmodels.evaluation import accuracy, chip_accuracies
 from hwmodels.network import FloatMLP, build_float, calibrate, copy_hardware, to_hardware
 from hwmodels.profile import HardwareProfile
-from hwmodels.progress import JobCancelled, ProgressEvent
+from hwmodels.progress import JobCancelled, Progress, ProgressEvent
 from hwmodels.specs import TrainingSettings
-from hwmodels.training import Progress, train_float, train_hardware_aware
+from hwmodels.training import train_float, train_hardware_aware
 
 from .conftest import SMALL_NET, Subset
 
