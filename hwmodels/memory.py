@@ -3,9 +3,8 @@
 A training step allocates and frees dozens of tensors of 0.1 to 2 MB (the weight
 transform of a 256 x 784 layer, activation quantizers, gradients). With glibc's default
 settings such blocks are given back to the kernel when freed (trimmed from the heap top,
-or unmapped), and the next step maps fresh zero pages for them: measured on this engine,
-a table look-up over a 256 x 784 matrix took 1 ms instead of 0.11 ms, and a
-hardware-aware step 5.4 ms instead of 3.5 ms. Raising the mmap and trim thresholds
+or unmapped), and the next step page-faults fresh zero pages for every one of them,
+which costs more than the arithmetic on them. Raising the mmap and trim thresholds
 (``mallopt``) lets the heap keep up to ``TRIM_BYTES`` of free memory for reuse instead.
 The cost is resident memory that stays at its high-water mark (bounded by the study's
 own peak). Nothing happens on C libraries without ``mallopt`` (musl, macOS, Windows).

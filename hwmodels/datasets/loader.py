@@ -1,7 +1,7 @@
 """Load a whole dataset split into memory as torch tensors, once per process.
 
-Reading a split is one decompress and a few numpy operations (0.2-0.8 s for MNIST's
-60,000 training images). The decoded uint8 arrays are cached per process, keyed on the
+Reading a split is one decompress and a few numpy operations, seconds for a large
+split. The decoded uint8 arrays are cached per process, keyed on the
 resolved file paths and their size and modification time, so a pipeline that asks for
 the same split again does not touch the disk; every call returns fresh float tensors,
 so a caller may modify them without corrupting the cache.
