@@ -104,6 +104,9 @@ def training_point(record: EpochRecord) -> EpochPoint:
         epoch=record.epoch,
         loss=round(record.loss, 5),
         train_accuracy=round(record.train_accuracy, 5),
+        validation_accuracy=(
+            None if record.validation_accuracy is None else round(record.validation_accuracy, 5)
+        ),
     )
 
 

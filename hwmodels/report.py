@@ -89,6 +89,10 @@ class EpochPoint(BaseModel):
     epoch: int
     loss: float
     train_accuracy: float
+    validation_accuracy: float | None = Field(
+        default=None,
+        description="On the held-out training images (hardware-aware: the nominal chip).",
+    )
 
 
 class ReportFigures(BaseModel):

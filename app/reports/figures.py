@@ -87,7 +87,8 @@ def draw_chips(data: ReportData) -> Figure:
 
 
 def draw_training(data: ReportData) -> Figure:
-    """Loss and training accuracy per epoch: the float phase, then the hardware-aware one."""
+    """Loss and accuracy per epoch (training batches solid, held-out images dashed): the
+    float phase, then the hardware-aware one."""
     fig, (loss_ax, acc_ax) = new_figure(6.4, 3.2, columns=2)
     for phase, label in (("float", "float"), ("hardware_aware", "hardware-aware")):
         points = [(i, p) for i, p in enumerate(data.training, 1) if p.phase == phase]
@@ -105,13 +106,25 @@ def draw_training(data: ReportData) -> Figure:
             color=COLORS[phase],
             label=label,
         )
+        held_out = [
+            (i, p.validation_accuracy) for i, p in points if p.validation_accuracy is not None
+        ]
+        if held_out:
+            acc_ax.plot(
+                [i for i, _ in held_out],
+                [100 * value for _, value in held_out],
+                linestyle="--",
+                color=COLORS[phase],
+                label=f"{label}, held out",
+            )
     for ax in (loss_ax, acc_ax):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     loss_ax.set_xlabel("epoch (both phases in order)")
     loss_ax.set_ylabel("training loss")
     acc_ax.set_xlabel("epoch (both phases in order)")
-    acc_ax.set_ylabel("training accuracy (%)")
+    acc_ax.set_ylabel("accuracy (%)")
     loss_ax.legend(frameon=False)
+    acc_ax.legend(frameon=False, fontsize="small")
     return fig
 
 

@@ -52,6 +52,7 @@ def _check_figure_data(report: RobustnessReport) -> None:
     assert len(figures.device.level_u) == 4  # 2-bit devices
     assert figures.device.positive[0] < figures.device.positive[-1] == 1.0
     assert [point.phase for point in figures.training] == ["float"] * 2 + ["hardware_aware"] * 2
+    assert all(0.0 < (point.validation_accuracy or 0.0) <= 1.0 for point in figures.training)
     assert len(report.model_dump_json()) < 40_000
 
 
