@@ -16,7 +16,11 @@ from fastapi.routing import APIRoute
 from app.api.deps import get_owner
 from app.api.docs import install_docs
 from app.api.errors import install_error_handlers
-from app.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware
+from app.api.middleware import (
+    BodySizeLimitMiddleware,
+    MetricsMiddleware,
+    PageSecurityMiddleware,
+)
 from app.api.openapi import install_openapi
 from app.api.routes import (
     datasets,
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         routes={models.MODELS_PATH: (upload_limit, "HWSCORE_MAX_MODEL_BYTES")},
     )
+    app.add_middleware(PageSecurityMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=state.metrics)
     return app
 

@@ -128,3 +128,22 @@ def test_the_api_process_never_imports_torch() -> None:
     code = "import app.main, sys; assert 'torch' not in sys.modules, 'torch imported'"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_pages_and_figures_forbid_scripts_and_outside_requests(
+    client: TestClient, alice: Caller, db: Session
+) -> None:
+    job = make_job(db, alice.id, status="succeeded", events=3)
+    db.commit()
+    report = client.get(f"{JOBS}/{job.id}/report", headers=alice.headers)
+    figure = client.get(f"{JOBS}/{job.id}/report/figures/accuracy.svg", headers=alice.headers)
+    signin = client.get("/", headers=HTML)  # no key: the sign-in form, still a page
+    for page in (report, figure, signin):
+        policy = page.headers["content-security-policy"]
+        assert "default-src 'none'" in policy and "script-src" not in policy
+        assert "frame-ancestors 'none'" in policy
+        assert page.headers["x-content-type-options"] == "nosniff"
+    docs = client.get("/docs")  # Swagger UI runs its own scripts: its policy stays
+    assert "script-src 'self'" in docs.headers["content-security-policy"]
+    api = client.get(f"{JOBS}/{job.id}", headers=alice.headers)
+    assert "content-security-policy" not in api.headers

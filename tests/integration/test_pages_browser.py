@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from app.api.deps import KEY_COOKIE
 from app.api.examples import QUICK
@@ -95,9 +95,8 @@ def test_a_report_page_follows_a_real_job_to_success_and_shows_its_figures(
     assert page.text_content("#status") in {"queued", "running"}
     assert page.locator('meta[http-equiv="refresh"]').count() == 1
 
-    page.wait_for_function(
-        "document.querySelector('#status')?.textContent === 'succeeded'", timeout=90_000
-    )
+    # A locator assertion, not wait_for_function: the page's CSP forbids eval.
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=90_000)
     page.wait_for_load_state("networkidle")
     result = stack.job(job["id"])["result"]
     assert page.text_content("#verdict") == result["verdict"]
