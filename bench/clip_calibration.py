@@ -31,15 +31,20 @@ from typing import Any
 import torch
 from reproduce import HARSH
 
-from hwmodels.activation import QuantizedActivation
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
-from hwmodels.layers import HardwareLinear
-from hwmodels.network import HardwareNet, build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.network import (
+    HardwareNet,
+    build_float,
+    calibrate,
+    copy_hardware,
+    modes_kept,
+    nominal_chip,
+    to_hardware,
+)
 from hwmodels.pipeline import calibration_images, hold_out
 from hwmodels.profile import HardwareProfile
 from hwmodels.specs import NetworkSpec, TrainingSettings
-from hwmodels.surrogates import HARD
 from hwmodels.training import train_float, train_hardware_aware
 
 VARIANTS = ("hardware", "float", "float+learned")
@@ -48,13 +53,13 @@ VARIANTS = ("hardware", "float", "float+learned")
 def calibrate_on_hardware(net: HardwareNet, images: torch.Tensor) -> None:
     """The old calibration: one hard pass in which each clip follows the hardware."""
     calibrate(net, images)
-    modules: list[HardwareLinear | QuantizedActivation] = [*net.hardware_layers(), *net.neurons()]
-    with torch.no_grad():
-        for module in modules:
-            module.calibrating, module.mode = True, HARD
+    with modes_kept(net), torch.no_grad():
+        nominal_chip(net)
+        for layer in net.hardware_layers():
+            layer.calibrating = True
+        for neuron in net.neurons():
+            neuron.calibrating = True
         net(images[:10_000])
-        for module in modules:
-            module.calibrating = False
 
 
 def score(net: HardwareNet, images: torch.Tensor, labels: torch.Tensor) -> float:

@@ -182,7 +182,7 @@ def run_dataset(
     settings = settings.model_copy(update=recipe or {})
     base = around_base()
     started = time.perf_counter()
-    float_net = build_float(NetworkSpec(hidden=[256, 128]), name, base, settings.seed)  # type: ignore[arg-type]
+    float_net = build_float(NetworkSpec(hidden=[256, 128]), name, base, settings.seed)
     fit, held_out = hold_out(train.images, train.labels, settings.validation_fraction)
     train_float(float_net, *fit, settings)
     float_accuracy = accuracy(float_net, test.images, test.labels)

@@ -55,9 +55,10 @@ def accuracy(net: nn.Module, images: Tensor, labels: Tensor, batch_size: int = 8
     was_training = net.training
     net.eval()
     correct = 0
-    for start in range(0, images.shape[0], batch_size):
-        logits = net(images[start : start + batch_size])
-        correct += int((logits.argmax(dim=1) == labels[start : start + batch_size]).sum())
+    with torch.no_grad():
+        for start in range(0, images.shape[0], batch_size):
+            logits = net(images[start : start + batch_size])
+            correct += int((logits.argmax(dim=1) == labels[start : start + batch_size]).sum())
     net.train(was_training)
     return correct / max(int(labels.shape[0]), 1)
 

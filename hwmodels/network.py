@@ -10,7 +10,8 @@ float state dict; the hardware form adds calibrated ranges as buffers.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Literal, TypeAlias
 
 import torch
@@ -230,6 +231,31 @@ def copy_learned_clips(target: HardwareNet, source: HardwareNet) -> None:
                 into.a_max.copy_(learned.a_max)
 
 
+@contextmanager
+def modes_kept(net: nn.Module) -> Iterator[None]:
+    """Whatever the block sets on the net's hardware modules (modes, injected noise,
+    calibration), put back as it was afterwards; a float net has none."""
+    layers = [m for m in net.modules() if isinstance(m, HardwareLinear)]
+    neurons = [m for m in net.modules() if isinstance(m, QuantizedActivation)]
+    layer_state = [(layer.mode, layer.noise) for layer in layers]
+    neuron_modes = [neuron.mode for neuron in neurons]
+    try:
+        yield
+    finally:
+        for layer, (mode, noise) in zip(layers, layer_state, strict=True):
+            layer.calibrating, layer.mode, layer.noise = False, mode, noise
+        for neuron, mode in zip(neurons, neuron_modes, strict=True):
+            neuron.calibrating, neuron.mode = False, mode
+
+
+def nominal_chip(net: nn.Module) -> None:
+    """Hard mode without injected noise: the chip as programmed, nothing drawn."""
+    set_mode(net, HARD)
+    for module in net.modules():
+        if isinstance(module, HardwareLinear):
+            module.noise = None
+
+
 def calibrate(net: HardwareNet, images: Tensor, samples: int = 10_000) -> None:
     """Set every range the hardware needs (a_max, DAC, ADC) from held-out training images.
 
@@ -238,26 +264,20 @@ def calibrate(net: HardwareNet, images: Tensor, samples: int = 10_000) -> None:
     exactly the float network); the hard pass then sets the DAC and ADC ranges from what
     each crossbar sees on the hardware, quantizing for the next layer as it goes.
     """
-    layers, neurons = net.hardware_layers(), net.neurons()
-    saved = [(layer.mode, layer.noise) for layer in layers], [n.mode for n in neurons]
     batch = images[:samples]
-    try:
-        with torch.no_grad():
-            for layer in layers:
-                layer.mode, layer.noise = FLOAT, None
-            for neuron in neurons:
-                neuron.calibrating, neuron.mode = True, FLOAT
-            net(batch)
-            for neuron in neurons:
-                neuron.calibrating, neuron.mode = False, HARD
-            for layer in layers:
-                layer.calibrating, layer.mode = True, HARD
-            net(batch)
-    finally:
-        for layer, (mode, noise) in zip(layers, saved[0], strict=True):
-            layer.calibrating, layer.mode, layer.noise = False, mode, noise
-        for neuron, mode in zip(neurons, saved[1], strict=True):
-            neuron.calibrating, neuron.mode = False, mode
+    with modes_kept(net), torch.no_grad():
+        set_mode(net, FLOAT)
+        for layer in net.hardware_layers():
+            layer.noise = None
+        for neuron in net.neurons():
+            neuron.calibrating = True
+        net(batch)
+        nominal_chip(net)
+        for neuron in net.neurons():
+            neuron.calibrating = False
+        for layer in net.hardware_layers():
+            layer.calibrating = True
+        net(batch)
 
 
 __all__ = [
@@ -276,6 +296,8 @@ __all__ = [
     "copy_learned_clips",
     "layer_sizes",
     "load_float_weights",
+    "modes_kept",
+    "nominal_chip",
     "set_mode",
     "to_float",
     "to_hardware",

@@ -31,11 +31,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Adam
 
-from hwmodels.activation import QuantizedActivation
 from hwmodels.chips import varies_per_chip
-from hwmodels.layers import HardwareLinear, InjectedNoise, set_mode
+from hwmodels.evaluation import accuracy
+from hwmodels.layers import InjectedNoise, set_mode
 from hwmodels.memory import keep_freed_memory
-from hwmodels.network import HardwareNet
+from hwmodels.network import HardwareNet, modes_kept, nominal_chip
 from hwmodels.profile import NoiseConfig
 from hwmodels.progress import Progress
 from hwmodels.specs import TrainingSettings
@@ -342,27 +342,13 @@ def _start_stage(
 
 
 def _validation_accuracy(net: nn.Module, validation: Validation | None) -> float | None:
-    """Accuracy on the held-out images; a hardware net is scored in hard mode without
-    injected noise (the nominal chip), then put back as it was."""
+    """Accuracy on the held-out images; a hardware net is scored on the nominal chip
+    (hard mode, no injected noise), then put back as it was."""
     if validation is None or validation[1].numel() == 0:
         return None
-    hardware = [m for m in net.modules() if isinstance(m, HardwareLinear | QuantizedActivation)]
-    saved = [(module, module.mode) for module in hardware]
-    noises = [(m, m.noise) for m in hardware if isinstance(m, HardwareLinear)]
-    try:
-        set_mode(net, HARD)
-        for layer, _ in noises:
-            layer.noise = None
-        net.eval()
-        with torch.no_grad():
-            logits = net(validation[0])
-        return float((logits.argmax(dim=1) == validation[1]).float().mean())
-    finally:
-        for module, mode in saved:
-            module.mode = mode
-        for layer, noise in noises:
-            layer.noise = noise
-        net.train()
+    with modes_kept(net):
+        nominal_chip(net)
+        return accuracy(net, *validation)
 
 
 def _record(
