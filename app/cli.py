@@ -118,6 +118,7 @@ def _worker(args: argparse.Namespace) -> int:
         [
             "worker",
             f"--concurrency={args.concurrency}",
+            # Celery reads "prefork" as the configured worker_pool, our kill-safe prefork.
             "--pool=prefork",
             f"--queues={QUEUE}",
             f"--hostname={args.name}",

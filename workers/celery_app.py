@@ -15,6 +15,8 @@ from app.core.config import Settings, get_settings
 
 RUN_JOB_TASK = "hwscore.run_job"
 QUEUE = "hwscore"
+#: Celery's prefork pool, safe to SIGKILL an idle pool process of (workers/pool.py).
+WORKER_POOL = "workers.pool:KillSafeTaskPool"
 
 
 def broker_transport_options(settings: Settings) -> dict[str, Any]:
@@ -49,6 +51,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # One job per worker process: no process hoards messages another could run.
         worker_prefetch_multiplier=1,
         worker_concurrency=1,
+        worker_pool=WORKER_POOL,
         # Training leaks a little memory (allocator caches); recycle processes now and then.
         worker_max_tasks_per_child=50,
         task_soft_time_limit=settings.task_soft_time_limit_s,

@@ -122,6 +122,15 @@ def wait_for(condition, timeout_s: float, what: str, interval_s: float = 0.2):  
         time.sleep(interval_s)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (Linux), whichever of its threads forked them."""
+    children: list[int] = []
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        with suppress(FileNotFoundError):  # the thread ended meanwhile
+            children += [int(c) for c in (thread / "children").read_text().split()]
+    return sorted(children)
+
+
 def tail(path: Path, lines: int = 40) -> str:
     """The end of a log file, for assertion messages."""
     if not path.exists():

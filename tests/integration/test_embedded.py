@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -16,7 +18,7 @@ from sqlalchemy import text
 from app.db.session import make_engine
 from tests.conftest import skip_or_fail
 from tests.integration.conftest import OFFLINE, TERMINAL
-from tests.integration.services import child_env, free_port, tail, wait_for
+from tests.integration.services import child_env, child_pids, free_port, tail, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -137,6 +139,47 @@ def test_serve_killed_with_sigkill_recovers_its_jobs_at_the_next_start(
 
     assert stopped["status"] == "cancelled"
     assert (done["status"], done["attempts"]) == ("succeeded", 2), tail(tmp_path / "second.log")
+
+
+def test_serve_runs_jobs_after_its_idle_pool_process_is_killed(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """The OOM killer may pick an idle pool process: its replacement must take jobs.
+
+    billiard's blocking pool (used with the polled SQLite broker) once left the task
+    pipe's lock with the killed process, and every later job stayed queued.
+    """
+    hwscore = Path(sys.executable).with_name("hwscore")
+    if not hwscore.exists():
+        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    port = free_port()
+    env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir), **OFFLINE}
+    log_path = tmp_path / "serve.log"
+    with (
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as api,
+        _serving([str(hwscore), "serve", "--port", str(port)], env, log_path) as serve,
+    ):
+        worker = wait_for(lambda: _worker_of(serve.pid), 60, "the worker process")
+        idle = wait_for(lambda: child_pids(worker), 60, "the worker's pool process")[0]
+        time.sleep(3)  # let it settle into waiting for a task
+        os.kill(idle, signal.SIGKILL)
+        wait_for(lambda: [p for p in child_pids(worker) if p != idle], 30, "a new pool process")
+        job_id = api.post("/api/v1/jobs", json=TINY_JOB).json()["id"]
+
+        def finished() -> dict[str, object] | None:
+            job = api.get(f"/api/v1/jobs/{job_id}").json()
+            return job if job["status"] in TERMINAL else None
+
+        job = wait_for(finished, 90, "the job after the kill to finish", interval_s=0.5)
+    assert job["status"] == "succeeded", f"{job}\n{tail(log_path)}"
+
+
+def _worker_of(serve_pid: int) -> int | None:
+    """The Celery worker's main process among ``hwscore serve``'s children."""
+    for pid in child_pids(serve_pid):
+        if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return pid
+    return None
 
 
 @contextmanager

@@ -31,6 +31,7 @@ from hwmodels.report import ARTIFACTS
 from tests.integration.conftest import OFFLINE, TERMINAL, wait_for_worker, wait_until_up
 from tests.integration.services import (
     child_env,
+    child_pids,
     free_port,
     fresh_postgres_database,
     private_redis,
@@ -91,11 +92,10 @@ class FaultStack:
     def kill_pool_child(self) -> None:
         """SIGKILL only the process running the job, as the out-of-memory killer does."""
         assert self.worker is not None
-        pid = self.worker.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        children = child_pids(self.worker.pid)
         assert children, "the worker has no pool process"
         for child in children:
-            os.kill(int(child), signal.SIGKILL)
+            os.kill(child, signal.SIGKILL)
 
     def submit(self, body: dict[str, Any]) -> str:
         response = self.api.post("/api/v1/jobs", json=body)
