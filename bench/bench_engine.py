@@ -7,8 +7,9 @@ Measures (seconds unless named otherwise):
   the hardware-aware epochs so that all run under the same load);
 - hwa_epoch_s / hwa_ste_epoch_s: one hardware-aware epoch (annealed surrogates / STE)
   on a low-bit non-ideal profile without noise (2-bit weights, 3-bit activations,
-  on/off 10, non-linearity 2, asymmetry 0.1), and hwa_noisy_epoch_s on the rram-2bit
-  preset with noise injection; each also as a ratio to the float epoch;
+  on/off 10, non-linearity 2, asymmetry 0.1); hwa_ste_noisy_epoch_s (the default
+  recipe: STE with noise injection) and hwa_noisy_epoch_s (annealed with noise
+  injection) on the rram-2bit preset; each also as a ratio to the float epoch;
 - mc100_s / mc100_bf16_s: Monte Carlo over ``--chips`` chips of rram-4bit (programming
   and read noise, stuck devices) on the 10,000 test images, float32 and bfloat16, and
   the difference of their mean accuracies in percentage points; mc100_floor_s /
@@ -16,6 +17,9 @@ Measures (seconds unless named otherwise):
   the same rounds, and mc100_over_floor / mc100_bf16_over_floor, the ratios (best of
   ``--repeats`` each);
 - peak_rss_mb, and the load average while it ran (other processes slow it down);
+- hwa_ste_layers_epoch_s / hwa_ste_noisy_layers_epoch_s: the two STE epochs on the
+  per-layer path (``ste_graph`` off), and hwa_ste_graph_speedup /
+  hwa_ste_noisy_graph_speedup (per-layer time / graph time);
 - with ``--eager-too``: the same epochs with the engine's fused paths off (Adam unfused,
   the weight transform eager: the engine before they were added), interleaved in the
   same rounds, as ``*_eager_*`` and ``*_speedup`` (eager time / fused time).
@@ -39,7 +43,7 @@ from typing import Any
 
 import torch
 
-from hwmodels import fused, training
+from hwmodels import fused, ste_graph, training
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import (
     DEFAULT_MEMORY_MB,
@@ -103,6 +107,20 @@ def eager_engine() -> Iterator[None]:
         fused.set_enabled(enabled)
 
 
+def per_layer(action: Callable[[], Any]) -> Callable[[], Any]:
+    """``action`` with straight-through training on the per-layer path (no whole graph)."""
+
+    def run() -> Any:
+        takes = ste_graph.takes
+        ste_graph.takes = lambda net: False
+        try:
+            return action()
+        finally:
+            ste_graph.takes = takes
+
+    return run
+
+
 def eager(action: Callable[[], Any]) -> Callable[[], Any]:
     def run() -> Any:
         with eager_engine():
@@ -149,24 +167,31 @@ def run(
         "float": lambda: train_float(net, train.images, train.labels, one_epoch),
         "hwa": hwa_run(net, LOW_BIT, train.images, train.labels, strategy="annealed"),
         "hwa_ste": hwa_run(net, LOW_BIT, train.images, train.labels, strategy="ste"),
+        "hwa_ste_noisy": hwa_run(
+            net, get_preset("rram-2bit"), train.images, train.labels, strategy="ste"
+        ),
         "hwa_noisy": hwa_run(
             net, get_preset("rram-2bit"), train.images, train.labels, strategy="annealed"
         ),
     }
     if eager_too:
         runs.update({f"{name}_eager": eager(action) for name, action in list(runs.items())})
+    runs.update({f"{name}_layers": per_layer(runs[name]) for name in ("hwa_ste", "hwa_ste_noisy")})
     # Interleaved and repeated, so that the ratios compare epochs run under the same load.
     best = {name: min(timed(action) for _ in range(1)) for name, action in runs.items()}
     for _ in range(repeats - 1):
         for name, action in runs.items():
             best[name] = min(best[name], timed(action))
     results: dict[str, Any] = {"float_epoch_s": round(best["float"], 3)}
-    for name in ("hwa", "hwa_ste", "hwa_noisy"):
+    for name in ("hwa", "hwa_ste", "hwa_ste_noisy", "hwa_noisy"):
         results[f"{name}_epoch_s"] = round(best[name], 3)
         results[f"{name}_over_float_epoch"] = round(best[name] / best["float"], 2)
+    for name in ("hwa_ste", "hwa_ste_noisy"):
+        results[f"{name}_layers_epoch_s"] = round(best[f"{name}_layers"], 3)
+        results[f"{name}_graph_speedup"] = round(best[f"{name}_layers"] / best[name], 2)
     if eager_too:
         results["float_eager_epoch_s"] = round(best["float_eager"], 3)
-        for name in ("float", "hwa", "hwa_ste", "hwa_noisy"):
+        for name in ("float", "hwa", "hwa_ste", "hwa_ste_noisy", "hwa_noisy"):
             if name != "float":
                 results[f"{name}_eager_epoch_s"] = round(best[f"{name}_eager"], 3)
                 ratio = best[f"{name}_eager"] / best["float_eager"]

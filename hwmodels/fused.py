@@ -59,16 +59,24 @@ def set_enabled(value: bool) -> None:
     _state["enabled"] = value
 
 
-def _compiled(function: F) -> F:
+RECOMPILE_LIMIT = 64
+"""Compiled variants kept per kernel (shapes, profiles) before dynamo stops compiling."""
+
+
+def compiled(function: F) -> F:
     """torch.compile ``function`` lazily; on any compile error fall back to eager for
     the rest of the process (results are the same, only slower)."""
-    compiled: list[Callable[..., Any]] = []
+    built: list[Callable[..., Any]] = []
 
     def run(*args: Any) -> Any:
-        if not compiled:
-            compiled.append(torch.compile(function, fullgraph=True))
+        if not built:
+            # A worker meets many network shapes, each a variant of the same function:
+            # past dynamo's limit (8) it would quietly run them eagerly.
+            limit = torch._dynamo.config.recompile_limit
+            torch._dynamo.config.recompile_limit = max(limit, RECOMPILE_LIMIT)
+            built.append(torch.compile(function, fullgraph=True))
         try:
-            return compiled[0](*args)
+            return built[0](*args)
         except Exception as error:  # any inductor failure: stay correct, go eager
             log.warning("torch.compile failed (%s); using eager kernels", error)
             set_enabled(False)
@@ -101,7 +109,7 @@ def _cell(x: Tensor, s: Tensor, numbers: Tensor) -> tuple[Tensor, Tensor]:
     return cell.long(), position - cell
 
 
-@_compiled
+@compiled
 def hard_weight(weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor, uniform: bool) -> Tensor:
     """s Q(w / s).
 
@@ -122,22 +130,30 @@ MAX_STAIRS = 32
 gather); beyond, a table look-up."""
 
 
-@_compiled
+@compiled
 def stair_weight(
     weight: Tensor, s: Tensor, keys: Tensor, values: Tensor, numbers: Tensor
 ) -> Tensor:
-    """s Q(w / s) as a chain of selects: the code counts the ``keys`` at or below the
-    key of v (v itself, or for uniform thresholds floor(v slope + shift) with
-    ``numbers``: slope, shift, uniform flag); ``values``: w_eff / s of each code."""
-    v = (weight / s).clamp(-1.0, 1.0)
-    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    """s Q(w / s) as a chain of selects (``stair_unit``)."""
+    return stair_unit((weight / s).clamp(-1.0, 1.0), keys, values, numbers) * s
+
+
+def stair_unit(v: Tensor, keys: Tensor, values: Tensor, numbers: Tensor) -> Tensor:
+    """Q(v): the code counts the ``keys`` at or below the key of v (v itself, or for
+    uniform thresholds floor(v slope + shift) with ``numbers``: slope, shift, uniform
+    flag); ``values``: w_eff / s of each code. Plain tensor code, compiled by its callers."""
+    key = _stair_key(v, numbers)
     out = torch.zeros_like(v) + values[0]
     for j in range(keys.shape[0]):
         out = torch.where(key >= keys[j], values[j + 1], out)
-    return out * s
+    return out
 
 
-@_compiled
+def _stair_key(v: Tensor, numbers: Tensor) -> Tensor:
+    return torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+
+
+@compiled
 def noisy_stair_weight(
     weight: Tensor,
     s: Tensor,
@@ -148,11 +164,24 @@ def noisy_stair_weight(
     spread: Tensor,
     stuck: Tensor | None,
 ) -> Tensor:
-    """``stair_weight`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
-    (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
-    ``noisy_smooth_weight``), w_eff = s norm (G+ - G-)."""
+    """``stair_weight`` of a noisy chip (``noisy_stair_unit``)."""
     v = (weight / s).clamp(-1.0, 1.0)
-    key = torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
+    return noisy_stair_unit(v, keys, levels, numbers, normal, spread, stuck) * s
+
+
+def noisy_stair_unit(
+    v: Tensor,
+    keys: Tensor,
+    levels: Tensor,
+    numbers: Tensor,
+    normal: Tensor | None,
+    spread: Tensor,
+    stuck: Tensor | None,
+) -> Tensor:
+    """``stair_unit`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
+    (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
+    ``noisy_smooth_weight``), Q(v) = norm (G+ - G-)."""
+    key = _stair_key(v, numbers)
     g_p = torch.zeros_like(v) + levels[0, 0]
     g_n = torch.zeros_like(v) + levels[0, 1]
     for j in range(keys.shape[0]):
@@ -165,10 +194,10 @@ def noisy_stair_weight(
     if stuck is not None:
         g_p = torch.where(torch.isnan(stuck[..., 0]), g_p, stuck[..., 0])
         g_n = torch.where(torch.isnan(stuck[..., 1]), g_n, stuck[..., 1])
-    return (g_p - g_n) * (s * spread[2])
+    return (g_p - g_n) * spread[2]
 
 
-@_compiled
+@compiled
 def smooth_weight(
     weight: Tensor, s: Tensor, table: Tensor, numbers: Tensor
 ) -> tuple[Tensor, Tensor]:
@@ -178,7 +207,7 @@ def smooth_weight(
     return (table[cell, 0] + fraction * slope) * s, slope
 
 
-@_compiled
+@compiled
 def noisy_smooth_weight(
     weight: Tensor,
     s: Tensor,
@@ -215,12 +244,15 @@ def noisy_smooth_weight(
 
 __all__ = [
     "Transform",
+    "compiled",
     "enabled",
     "grid",
     "hard_weight",
     "noisy_smooth_weight",
+    "noisy_stair_unit",
     "noisy_stair_weight",
     "set_enabled",
     "smooth_weight",
+    "stair_unit",
     "stair_weight",
 ]
