@@ -199,7 +199,7 @@ class HardwareLinear(nn.Module):
         self._scale = s.detach()
         pairs = mapper.analog_pairs(self.weight / s)
         if noise is not None:
-            normal, faults = self._noise_draw(noise)
+            normal, faults = self.noise_draw(noise)
             pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
         return mapper.effective_from_pairs(pairs) * s
 
@@ -208,7 +208,7 @@ class HardwareLinear(nn.Module):
         mapper = self.mapper
         combined, table = mapper.smooth_tables(self.mode.rho)
         sigma = 0.0 if noise is None else noise.config.programming
-        normal, faults = (None, None) if noise is None else self._noise_draw(noise)
+        normal, faults = (None, None) if noise is None else self.noise_draw(noise)
         if fused.enabled():
             if noise is None:
                 return self._fused(lambda w, s: fused_smooth(w, s, combined), False)
@@ -234,7 +234,7 @@ class HardwareLinear(nn.Module):
                 return self._fused(coding.hard_weight, clips)
             if coding.stairs is not None:
                 sigma = noise.config.programming
-                normal, faults = self._noise_draw(noise)
+                normal, faults = self.noise_draw(noise)
                 return self._fused(
                     lambda w, s: fused_noisy_hard(w, s, mapper, sigma, normal, faults), clips
                 )
@@ -243,7 +243,7 @@ class HardwareLinear(nn.Module):
             if noise is None:
                 hard = mapper.hard_weight(self.weight, s, compiled=ste)
             else:
-                normal, faults = self._noise_draw(noise)
+                normal, faults = self.noise_draw(noise)
                 pairs = mapper.nominal_pairs(self.weight / s)
                 pairs = perturb(pairs, mapper.pair, noise.config.programming, normal, faults)
                 hard = mapper.effective_from_pairs(pairs) * s
@@ -252,7 +252,7 @@ class HardwareLinear(nn.Module):
         through: Tensor = StraightThrough.apply(self.weight, hard, s, source, clips)  # type: ignore[no-untyped-call]
         return through
 
-    def _noise_draw(self, noise: InjectedNoise) -> tuple[Tensor | None, Faults | None]:
+    def noise_draw(self, noise: InjectedNoise) -> tuple[Tensor | None, Faults | None]:
         """This layer's share of the batch's chip: N(0, 1) per device and stuck devices."""
         normal = None
         if noise.config.programming > 0.0:

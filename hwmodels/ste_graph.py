@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from hwmodels.network import HardwareMLP
 
 
+_ZERO = torch.zeros(())
+"""The lower end of the DAC's and the neurons' ranges."""
+
+
 class _Converter(NamedTuple):
     """A uniform quantizer over [lo, lo + span] with ``levels`` levels (0: clip only)."""
 
@@ -112,15 +116,13 @@ def _layer_inputs(layer: HardwareLinear, batch: int) -> _Layer:
     noise = layer.noise
     programming = spread = stuck = read = None
     if noise is not None and varies_per_chip(noise.config):
-        sigma = noise.config.programming
         codes = coding.code_levels
-        spread = layer.mapper.noise_spread(sigma)[0]
-        if sigma > 0.0:
-            programming = noise.pool.normal((*layer.weight.shape, 2))
-        stuck = _stuck_devices(noise.faults(layer.index), tuple(layer.weight.shape))
+        spread = layer.mapper.noise_spread(noise.config.programming)[0]
+        programming, faults = layer.noise_draw(noise)
+        stuck = _stuck_devices(faults, tuple(layer.weight.shape))
     dac = adc = None
     if layer.input_bits is not None:
-        dac = _Converter(torch.zeros(()), layer.input_range, 2**layer.input_bits)
+        dac = _Converter(_ZERO, layer.input_range, 2**layer.input_bits)
     if layer.output_bits is not None:
         top = layer.output_range
         adc = _Converter(-top, 2.0 * top, 2**layer.output_bits)
@@ -147,7 +149,8 @@ def _neuron_inputs(neuron: QuantizedActivation) -> _Converter | None:
     graph keeps it at MIN_CLIP or above), or None for a plain ReLU."""
     if neuron.bits is None and not neuron.needs_range:
         return None
-    return _Converter(torch.zeros(()), neuron.a_max, 2**neuron.bits if neuron.bits else 0)
+    levels = 0 if neuron.bits is None else 2**neuron.bits
+    return _Converter(_ZERO, neuron.a_max, levels)
 
 
 def _stuck_devices(faults: Faults | None, shape: tuple[int, ...]) -> Tensor | None:

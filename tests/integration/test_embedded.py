@@ -33,9 +33,7 @@ TINY_JOB = {
 
 
 def test_serve_runs_a_job_on_sqlite_and_stops_cleanly(tmp_path: Path, data_dir: Path) -> None:
-    hwscore = Path(sys.executable).with_name("hwscore")
-    if not hwscore.exists():
-        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    hwscore = _hwscore_command()
     port = free_port()
     env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir), **OFFLINE}
     log_path = tmp_path / "serve.log"
@@ -102,9 +100,7 @@ def test_serve_killed_with_sigkill_recovers_its_jobs_at_the_next_start(
     tmp_path: Path, data_dir: Path
 ) -> None:
     """A crash, not a stop: nothing is handed back; the next start's sweep takes over."""
-    hwscore = Path(sys.executable).with_name("hwscore")
-    if not hwscore.exists():
-        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    hwscore = _hwscore_command()
     port = free_port()
     fast = {"heartbeat_interval_s": "0.5", "stale_after_s": "3", "sweep_interval_s": "1"}
     env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir, **fast), **OFFLINE}
@@ -149,9 +145,7 @@ def test_serve_runs_jobs_after_its_idle_pool_process_is_killed(
     billiard's blocking pool (used with the polled SQLite broker) once left the task
     pipe's lock with the killed process, and every later job stayed queued.
     """
-    hwscore = Path(sys.executable).with_name("hwscore")
-    if not hwscore.exists():
-        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    hwscore = _hwscore_command()
     port = free_port()
     env = {**child_env(state_dir=tmp_path / "state", data_dir=data_dir), **OFFLINE}
     log_path = tmp_path / "serve.log"
@@ -180,6 +174,14 @@ def _worker_of(serve_pid: int) -> int | None:
         if b"worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
             return pid
     return None
+
+
+def _hwscore_command() -> Path:
+    """The installed ``hwscore`` next to this interpreter (skipped outside CI if absent)."""
+    hwscore = Path(sys.executable).with_name("hwscore")
+    if not hwscore.exists():
+        skip_or_fail(f"the hwscore command is not installed next to {sys.executable}")
+    return hwscore
 
 
 @contextmanager
