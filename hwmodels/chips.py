@@ -31,7 +31,6 @@ Carlo chips is drawn fresh (no pool).
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -85,32 +84,51 @@ def bernoulli_positions(count: int, p: float, generator: torch.Generator) -> Ten
 
 
 def draw_faults(
-    weights: list[int], pair: DevicePair, noise: NoiseConfig, generator: torch.Generator
-) -> list[Faults | None]:
-    """Stuck devices of several layers at once (``weights``: weight count of each layer).
+    weights: list[int],
+    pair: DevicePair,
+    noise: NoiseConfig,
+    generator: torch.Generator,
+    chips: int = 1,
+) -> list[list[Faults | None]]:
+    """Stuck devices of several layers of ``chips`` chips at once (``weights``: weight
+    count of each layer); result[c][l] is layer l of chip c.
 
     Layer l's devices are the flat (out, in, 2) array: index 2 i is the positive device
-    of weight i, 2 i + 1 its negative (or reference) device.
+    of weight i, 2 i + 1 its negative (or reference) device. All layers of all chips are
+    one Bernoulli sequence, drawn with one generator call, so a block of chips costs
+    about as many tensor operations as one (training draws a block of batches at once).
     """
     p_stuck = noise.stuck_off + noise.stuck_on
     if p_stuck <= 0.0:
-        return [None] * len(weights)
+        return [[None] * len(weights) for _ in range(chips)]
     counts = [2 * n for n in weights]
-    stuck = bernoulli_positions(sum(counts), p_stuck, generator)
+    per_chip = sum(counts)
+    stuck = bernoulli_positions(chips * per_chip, p_stuck, generator)
     on = torch.rand(stuck.numel(), generator=generator, dtype=torch.float64) < (
         noise.stuck_on / p_stuck
     )
-    lows = torch.tensor([pair.positive.gmin, pair.negative.gmin], dtype=torch.float32)
-    highs = torch.tensor([pair.positive.gmax, pair.negative.gmax], dtype=torch.float32)
-    boundaries = torch.tensor(np.cumsum([0, *counts]), dtype=torch.long)
+    starts = [
+        chip * per_chip + int(offset)
+        for chip in range(chips)
+        for offset in np.cumsum([0, *counts[:-1]])
+    ]
+    boundaries = torch.tensor([*starts, chips * per_chip], dtype=torch.long)
+    owner = torch.searchsorted(boundaries, stuck, right=True) - 1
+    index = stuck - boundaries[owner]
+    conductances = torch.tensor(  # [stuck on][device of the pair]
+        [pair.positive.gmin, pair.negative.gmin, pair.positive.gmax, pair.negative.gmax],
+        dtype=torch.float32,
+    )
+    value = conductances[2 * on.long() + index % 2]
     cuts = torch.searchsorted(stuck, boundaries).tolist()
-    result: list[Faults | None] = []
-    for layer, (first, last) in enumerate(itertools.pairwise(cuts)):
-        index = stuck[first:last] - int(boundaries[layer])
-        kind = index % 2
-        value = torch.where(on[first:last], highs[kind], lows[kind])
-        result.append(Faults(index=index, value=value))
-    return result
+    layers = len(weights)
+    return [
+        [
+            Faults(index=index[cuts[k] : cuts[k + 1]], value=value[cuts[k] : cuts[k + 1]])
+            for k in range(chip * layers, (chip + 1) * layers)
+        ]
+        for chip in range(chips)
+    ]
 
 
 def perturb(
@@ -161,7 +179,7 @@ def programmed_pairs(
     normal = None
     if noise.programming > 0.0:
         normal = torch.randn(nominal.shape, generator=generator, dtype=nominal.dtype)
-    (faults,) = draw_faults([nominal.numel() // 2], mapper.pair, noise, generator)
+    ((faults,),) = draw_faults([nominal.numel() // 2], mapper.pair, noise, generator)
     return perturb(nominal, mapper.pair, noise.programming, normal, None), faults
 
 

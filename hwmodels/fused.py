@@ -142,14 +142,15 @@ def stair_unit(v: Tensor, keys: Tensor, values: Tensor, numbers: Tensor) -> Tens
     """Q(v): the code counts the ``keys`` at or below the key of v (v itself, or for
     uniform thresholds floor(v slope + shift) with ``numbers``: slope, shift, uniform
     flag); ``values``: w_eff / s of each code. Plain tensor code, compiled by its callers."""
-    key = _stair_key(v, numbers)
+    key = stair_key(v, numbers)
     out = torch.zeros_like(v) + values[0]
     for j in range(keys.shape[0]):
         out = torch.where(key >= keys[j], values[j + 1], out)
     return out
 
 
-def _stair_key(v: Tensor, numbers: Tensor) -> Tensor:
+def stair_key(v: Tensor, numbers: Tensor) -> Tensor:
+    """What the thresholds are compared with: v, or floor(v slope + shift) for uniform ones."""
     return torch.where(numbers[2] > 0, (v * numbers[0] + numbers[1]).floor(), v)
 
 
@@ -181,7 +182,7 @@ def noisy_stair_unit(
     """``stair_unit`` of a noisy chip: each code's programmed (G+, G-) (``levels``:
     (codes, 2)) plus programming noise (clipped at 0), stuck devices (NaN-padded as in
     ``noisy_smooth_weight``), Q(v) = norm (G+ - G-)."""
-    key = _stair_key(v, numbers)
+    key = stair_key(v, numbers)
     g_p = torch.zeros_like(v) + levels[0, 0]
     g_n = torch.zeros_like(v) + levels[0, 1]
     for j in range(keys.shape[0]):
@@ -253,6 +254,7 @@ __all__ = [
     "noisy_stair_weight",
     "set_enabled",
     "smooth_weight",
+    "stair_key",
     "stair_unit",
     "stair_weight",
 ]

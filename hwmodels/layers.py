@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -57,14 +57,19 @@ from hwmodels.weight_functions import (
     fused_smooth,
 )
 
+FAULT_BATCHES = 32
+"""Training batches whose stuck devices are drawn in one go."""
+
 
 @dataclass
 class InjectedNoise:
     """Noise drawn during training: programming noise and faults afresh for every batch,
     read noise per inference. Shared by all layers of a net.
 
-    ``begin_batch`` starts a new draw; the faults of all layers are then drawn together
-    (one generator call instead of one per layer and device).
+    ``begin_batch`` starts a new draw. Faults are drawn for ``FAULT_BATCHES`` batches
+    and all layers at once (one generator call instead of one per batch, layer and
+    device): a batch's small tensor operations would otherwise cost more than its
+    arithmetic.
     """
 
     config: NoiseConfig
@@ -73,6 +78,7 @@ class InjectedNoise:
     weights: list[int]
     pair: DevicePair
     _faults: list[Faults | None] | None = None
+    _drawn: list[list[Faults | None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, layers: list[HardwareLinear], config: NoiseConfig, seed: int) -> InjectedNoise:
@@ -91,7 +97,13 @@ class InjectedNoise:
 
     def faults(self, layer: int) -> Faults | None:
         if self._faults is None:
-            self._faults = draw_faults(self.weights, self.pair, self.config, self.generator)
+            if not self._drawn:
+                chips = FAULT_BATCHES
+                self._drawn = draw_faults(
+                    self.weights, self.pair, self.config, self.generator, chips
+                )
+                self._drawn.reverse()
+            self._faults = self._drawn.pop()
         return self._faults[layer]
 
 

@@ -195,8 +195,8 @@ class EvaluationSettings(StrictModel):
     compute_dtype: Literal["float32", "bfloat16"] = Field(
         default="float32",
         description="Precision of the Monte Carlo GEMMs: float32 is exact to float rounding; "
-        "bfloat16 is 2-3x faster on CPUs with bf16 instructions and may move accuracies "
-        "by about 0.1 pp.",
+        "bfloat16 is 2-3x faster on CPUs with AVX-512 and bf16 instructions and may move "
+        "accuracies by about 0.1 pp; on CPUs without AVX-512 it is many times slower.",
     )
     drift_times_s: list[float] | None = Field(
         default=None,

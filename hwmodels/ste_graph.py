@@ -21,7 +21,6 @@ off or has failed.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
@@ -30,7 +29,7 @@ from torch import Tensor
 
 from hwmodels import fused
 from hwmodels.activation import MIN_CLIP, QuantizedActivation
-from hwmodels.chips import Faults, varies_per_chip
+from hwmodels.chips import varies_per_chip
 from hwmodels.layers import HardwareLinear
 from hwmodels.weight_scale import MIN_SCALE
 
@@ -65,8 +64,10 @@ class _Layer(NamedTuple):
     """N(0, 1) per device, (out, in, 2)."""
     spread: Tensor | None
     """sigma span+, sigma span-, norm (mapping.noise_spread)."""
-    stuck: Tensor | None
-    """Each stuck device's conductance, NaN for the others, (out, in, 2)."""
+    stuck_at: Tensor | None
+    """Flat indices of the stuck devices in the (out, in, 2) device array."""
+    stuck_value: Tensor | None
+    """The conductance each of them is stuck at."""
     read: Tensor | None
     """N(0, 1) per output, scaled by s ||x|| read_factor."""
     read_factor: float
@@ -114,12 +115,15 @@ def _layer_inputs(layer: HardwareLinear, batch: int) -> _Layer:
     assert coding is not None and coding.stairs is not None
     keys, codes, numbers = coding.stairs
     noise = layer.noise
-    programming = spread = stuck = read = None
+    programming = spread = stuck_at = stuck_value = read = None
     if noise is not None and varies_per_chip(noise.config):
         codes = coding.code_levels
         spread = layer.mapper.noise_spread(noise.config.programming)[0]
         programming, faults = layer.noise_draw(noise)
-        stuck = _stuck_devices(faults, tuple(layer.weight.shape))
+        if faults is not None and faults.index.numel():
+            stuck_at, stuck_value = faults.index, faults.value
+            torch._dynamo.maybe_mark_dynamic(stuck_at, 0)  # a new count every batch
+            torch._dynamo.maybe_mark_dynamic(stuck_value, 0)
     dac = adc = None
     if layer.input_bits is not None:
         dac = _Converter(_ZERO, layer.input_range, 2**layer.input_bits)
@@ -138,7 +142,8 @@ def _layer_inputs(layer: HardwareLinear, batch: int) -> _Layer:
         adc,
         programming,
         spread,
-        stuck,
+        stuck_at,
+        stuck_value,
         read,
         layer.read_factor,
     )
@@ -151,17 +156,6 @@ def _neuron_inputs(neuron: QuantizedActivation) -> _Converter | None:
         return None
     levels = 0 if neuron.bits is None else 2**neuron.bits
     return _Converter(_ZERO, neuron.a_max, levels)
-
-
-def _stuck_devices(faults: Faults | None, shape: tuple[int, ...]) -> Tensor | None:
-    """A fresh (*shape, 2) tensor, NaN but for the stuck devices. Fresh every step: the
-    compiled backward may read it again, so it must not be reused as the per-layer path
-    reuses its buffer."""
-    if faults is None or not faults.index.numel():
-        return None
-    stuck = torch.full((*shape, 2), math.nan)
-    stuck.view(-1).index_put_((faults.index,), faults.value)
-    return stuck
 
 
 @fused.compiled
@@ -204,10 +198,31 @@ def _weight(layer: _Layer) -> tuple[Tensor, Tensor]:
                 layer.numbers,
                 layer.programming,
                 layer.spread,
-                layer.stuck,
+                None,
             )
+            if layer.stuck_at is not None:
+                hard = _with_stuck_devices(hard, unit, layer)
         step = hard - v
     return s * (v + step), s
+
+
+def _with_stuck_devices(hard: Tensor, unit: Tensor, layer: _Layer) -> Tensor:
+    """``hard`` (Q(v) of the programmed chip) with its stuck devices: each one's
+    difference from its programmed conductance, in weight units, added to its weight.
+    About one device in a hundred is stuck, so this sparse correction reads far less
+    than a dense (out, in, 2) array of stuck values would."""
+    assert layer.stuck_at is not None and layer.stuck_value is not None
+    assert layer.spread is not None
+    weight_at, side = layer.stuck_at // 2, layer.stuck_at % 2
+    key = fused.stair_key(unit.reshape(-1)[weight_at], layer.numbers)
+    code = (key.unsqueeze(-1) >= layer.keys).sum(dim=-1)
+    programmed = layer.codes.reshape(-1)[2 * code + side]
+    if layer.programming is not None:
+        normal = layer.programming.reshape(-1)[layer.stuck_at]
+        programmed = (programmed + normal * layer.spread[side]).clamp_min(0.0)
+    sign = 1 - 2 * side  # G+ adds to the weight, G- subtracts
+    delta = (layer.stuck_value - programmed) * sign * layer.spread[2]
+    return hard.reshape(-1).index_add(0, weight_at, delta).view_as(hard)
 
 
 def _quantize(x: Tensor, lo: Tensor, span: Tensor, levels: int) -> Tensor:

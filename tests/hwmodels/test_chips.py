@@ -74,10 +74,36 @@ def test_bernoulli_positions_are_exactly_bernoulli() -> None:
 
 def test_faults_of_several_layers_stay_within_each_layer() -> None:
     m = mapper(stuck_off=0.45)
-    faults = draw_faults([10, 1000, 5], m.pair, m.profile.noise, torch.Generator().manual_seed(0))
+    (faults,) = draw_faults(
+        [10, 1000, 5], m.pair, m.profile.noise, torch.Generator().manual_seed(0)
+    )
     for layer_faults, weights in zip(faults, [10, 1000, 5], strict=True):
         assert layer_faults is not None and layer_faults.index.numel() > 0
         assert int(layer_faults.index.max()) < 2 * weights
+
+
+def test_a_block_of_chips_is_drawn_as_independent_chips() -> None:
+    """Training draws the faults of many batches at once: every chip of the block has
+    its own faults, each layer's within that layer, at the stuck rates asked."""
+    m = mapper(stuck_off=0.04, stuck_on=0.02)
+    weights = [300, 2000, 7]
+    block = draw_faults(weights, m.pair, m.profile.noise, torch.Generator().manual_seed(0), 40)
+    assert len(block) == 40
+    for chip in block:
+        for layer_faults, count in zip(chip, weights, strict=True):
+            assert layer_faults is not None
+            assert bool(((layer_faults.index >= 0) & (layer_faults.index < 2 * count)).all())
+    first, second = block[0][1], block[1][1]
+    assert first is not None and second is not None
+    assert not torch.equal(first.index, second.index)
+    devices = 40 * 2 * sum(weights)
+    values = torch.cat([f.value for chip in block for f in chip if f is not None])
+    index = torch.cat([f.index for chip in block for f in chip if f is not None])
+    negative = index % 2 == 1
+    highs = torch.where(negative, m.pair.negative.gmax, m.pair.positive.gmax)
+    on = int((values == highs).sum())
+    for count, p in [(values.numel() - on, 0.04), (on, 0.02)]:
+        assert abs(count - devices * p) < 5 * math.sqrt(devices * p * (1 - p))
 
 
 def test_same_seed_same_chip_other_seed_other_chip() -> None:
