@@ -98,11 +98,10 @@ class InjectedNoise:
     def faults(self, layer: int) -> Faults | None:
         if self._faults is None:
             if not self._drawn:
-                chips = FAULT_BATCHES
-                self._drawn = draw_faults(
-                    self.weights, self.pair, self.config, self.generator, chips
+                block = draw_faults(
+                    self.weights, self.pair, self.config, self.generator, FAULT_BATCHES
                 )
-                self._drawn.reverse()
+                self._drawn = block[::-1]  # popped from the end: first batch first
             self._faults = self._drawn.pop()
         return self._faults[layer]
 
