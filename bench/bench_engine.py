@@ -18,9 +18,9 @@ Measures (seconds unless named otherwise):
   mc100_over_floor / mc100_bf16_over_floor, the ratios (best of ``--repeats`` each);
 - peak_rss_mb, the load average while it ran (other processes slow it down) and the
   CPU's vector instructions as torch sees them (cpu_capability);
-- hwa_ste_layers_epoch_s / hwa_ste_noisy_layers_epoch_s: the two STE epochs on the
-  per-layer path (``ste_graph`` off), and hwa_ste_graph_speedup /
-  hwa_ste_noisy_graph_speedup (per-layer time / graph time);
+- hwa_layers_epoch_s, hwa_ste_layers_epoch_s, ...: each hardware-aware epoch on the
+  per-layer path (``train_graph`` off), and hwa_graph_speedup, hwa_ste_graph_speedup,
+  ... (per-layer time / graph time);
 - with ``--eager-too``: the same epochs with the engine's fused paths off (Adam unfused,
   the weight transform eager: the engine before they were added), interleaved in the
   same rounds, as ``*_eager_*`` and ``*_speedup`` (eager time / fused time).
@@ -44,7 +44,7 @@ from typing import Any
 
 import torch
 
-from hwmodels import fused, ste_graph, training
+from hwmodels import fused, train_graph, training
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import (
     DEFAULT_MEMORY_MB,
@@ -109,15 +109,15 @@ def eager_engine() -> Iterator[None]:
 
 
 def per_layer(action: Callable[[], Any]) -> Callable[[], Any]:
-    """``action`` with straight-through training on the per-layer path (no whole graph)."""
+    """``action`` with hardware-aware training on the per-layer path (no whole graph)."""
 
     def run() -> Any:
-        takes = ste_graph.takes
-        ste_graph.takes = lambda net: False
+        takes = train_graph.takes
+        train_graph.takes = lambda net: False
         try:
             return action()
         finally:
-            ste_graph.takes = takes
+            train_graph.takes = takes
 
     return run
 
@@ -217,17 +217,18 @@ def run(
     }
     if eager_too:
         runs.update({f"{name}_eager": eager(action) for name, action in list(runs.items())})
-    runs.update({f"{name}_layers": per_layer(runs[name]) for name in ("hwa_ste", "hwa_ste_noisy")})
+    hardware_aware = ("hwa", "hwa_ste", "hwa_ste_noisy", "hwa_noisy")
+    runs.update({f"{name}_layers": per_layer(runs[name]) for name in hardware_aware})
     # Interleaved and repeated, so that the ratios compare epochs run under the same load.
     best = {name: min(timed(action) for _ in range(1)) for name, action in runs.items()}
     for _ in range(repeats - 1):
         for name, action in runs.items():
             best[name] = min(best[name], timed(action))
     results: dict[str, Any] = {"float_epoch_s": round(best["float"], 3)}
-    for name in ("hwa", "hwa_ste", "hwa_ste_noisy", "hwa_noisy"):
+    for name in hardware_aware:
         results[f"{name}_epoch_s"] = round(best[name], 3)
         results[f"{name}_over_float_epoch"] = round(best[name] / best["float"], 2)
-    for name in ("hwa_ste", "hwa_ste_noisy"):
+    for name in hardware_aware:
         results[f"{name}_layers_epoch_s"] = round(best[f"{name}_layers"], 3)
         results[f"{name}_graph_speedup"] = round(best[f"{name}_layers"] / best[name], 2)
     if eager_too:

@@ -208,6 +208,31 @@ def smooth_weight(
     return (table[cell, 0] + fraction * slope) * s, slope
 
 
+def noisy_pair(
+    cell: Tensor,
+    fraction: Tensor,
+    table: Tensor,
+    normal: Tensor | None,
+    spread: Tensor,
+    clip: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(G+, G-, slope+, slope-) of the programmed pair at each table cell and fraction
+    (``table``: a PairTable's rows), with programming noise (``normal``: (*cell.shape,
+    2)) and, if ``clip``, conductances clipped at 0 (no slope there). Plain tensor code,
+    compiled by its callers."""
+    slope_p, slope_n = table[cell, 2], table[cell, 3]
+    g_p = table[cell, 0] + fraction * slope_p
+    g_n = table[cell, 1] + fraction * slope_n
+    if normal is not None:
+        g_p = g_p + normal[..., 0] * spread[0]
+        g_n = g_n + normal[..., 1] * spread[1]
+    if clip:
+        slope_p = slope_p * (g_p > 0)
+        slope_n = slope_n * (g_n > 0)
+        g_p, g_n = g_p.clamp_min(0.0), g_n.clamp_min(0.0)
+    return g_p, g_n, slope_p, slope_n
+
+
 @compiled
 def noisy_smooth_weight(
     weight: Tensor,
@@ -225,16 +250,7 @@ def noisy_smooth_weight(
     the others; a stuck device has no gradient). Each device is its own expression (no
     trailing pair dimension), so the generated loop runs once over the weights."""
     cell, fraction = _cell(weight, s, numbers)
-    slope_p, slope_n = table[cell, 2], table[cell, 3]
-    g_p = table[cell, 0] + fraction * slope_p
-    g_n = table[cell, 1] + fraction * slope_n
-    if normal is not None:
-        g_p = g_p + normal[..., 0] * spread[0]
-        g_n = g_n + normal[..., 1] * spread[1]
-    if clip:
-        slope_p = slope_p * (g_p > 0)
-        slope_n = slope_n * (g_n > 0)
-        g_p, g_n = g_p.clamp_min(0.0), g_n.clamp_min(0.0)
+    g_p, g_n, slope_p, slope_n = noisy_pair(cell, fraction, table, normal, spread, clip)
     if stuck is not None:
         free_p, free_n = torch.isnan(stuck[..., 0]), torch.isnan(stuck[..., 1])
         g_p = torch.where(free_p, g_p, stuck[..., 0])
@@ -249,6 +265,7 @@ __all__ = [
     "enabled",
     "grid",
     "hard_weight",
+    "noisy_pair",
     "noisy_smooth_weight",
     "noisy_stair_unit",
     "noisy_stair_weight",

@@ -17,7 +17,7 @@ from typing import Literal, TypeAlias
 import torch
 from torch import Tensor, nn
 
-from hwmodels import ste_graph
+from hwmodels import train_graph
 from hwmodels.architectures import LayerShape
 from hwmodels.cnn import FloatCNN, HardwareCNN
 from hwmodels.datasets.catalog import DATASETS, DatasetName
@@ -120,8 +120,8 @@ class HardwareMLP(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        if ste_graph.takes(self):  # straight-through training: one compiled graph
-            return ste_graph.forward(self, x)
+        if train_graph.takes(self):  # hardware-aware training: one compiled graph
+            return train_graph.forward(self, x)
         for index, layer in enumerate(self.layers):
             x = layer(x)
             if index < len(self.activations):
