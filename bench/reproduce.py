@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reproduce.py [--quick] [--json] [--datasets mnist fashion-mnist]
         [--seeds 0 1] [--only combined] [--strategies annealed ste] [--chips 50]
-        [--train-samples N]
+        [--train-samples N] [--per-layer]
 
 For each dataset the float 784-256-128-10 MLP is trained once; then, around a base
 profile (3-bit weights, 4-bit activations, ideal devices), each non-ideality is varied
@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hwmodels import train_graph
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
 from hwmodels.network import build_float, calibrate, copy_hardware, to_hardware
@@ -314,7 +315,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", nargs="+", default=[], help="run only settings whose name contains one of these"
     )
+    parser.add_argument(
+        "--per-layer",
+        action="store_true",
+        help="train on the per-layer path, the compiled whole-network graph off (to compare)",
+    )
     args = parser.parse_args(argv)
+    if args.per_layer:
+        train_graph.takes = lambda net: False
     chips = args.chips or (5 if args.quick else 50)
     recipe: dict[str, Any] = {}
     if args.hw_epochs is not None:
