@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# The services and workers the tests start would each keep compiled kernels in their own
+# fresh state folder (app/cli.py) and compile the same graphs again; one cache shared by
+# every process of the run, and by the next run, compiles each graph once.
+os.environ.setdefault(
+    "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "hwscore-tests-inductor-cache")
+)
 
 
 def skip_or_fail(reason: str) -> None:
