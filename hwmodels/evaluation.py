@@ -24,15 +24,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from hwmodels import mc_fused
+from hwmodels.activation import QuantizedActivation
 from hwmodels.chip_forward import forward_chips, needs_layer_walk
 from hwmodels.chips import NormalPool, chip_generator, varies_per_chip
 from hwmodels.drift import DriftAt
-from hwmodels.layers import HardwareLinear, QuantizedActivation, set_mode
+from hwmodels.layers import HardwareLinear, set_mode
 from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
 from hwmodels.progress import CancelCheck, JobCancelled, never_cancel
@@ -146,12 +149,14 @@ def chip_accuracies(
         return [value] * chips
     layers = _plan(net, per_chip)
     walk = needs_layer_walk(net)  # conv layers or tiled ADCs: chip_forward.py
-    forward = forward_chips if walk else _forward
     active = (images != 0).any(dim=0)
     columns = None if walk or bool(active.all()) else active.nonzero().squeeze(1)
     chunk = _chip_chunk(net, chips, memory_mb, per_chip)
     batch = _image_chunk(net, chunk, memory_mb)
     pool = NormalPool(torch.Generator().manual_seed(seed + 7_919)) if noise.read > 0 else None
+    path = None
+    if not walk:
+        path = _fast_path(net, layers, images, columns, batch, compute_dtype, pool is not None)
     correct = torch.zeros(chips, dtype=torch.long)
     for first in range(0, chips, chunk):
         if should_cancel():
@@ -173,10 +178,11 @@ def chip_accuracies(
         for start in range(0, images.shape[0], batch):
             if should_cancel():
                 raise JobCancelled("cancelled during chip evaluation")
-            x = images[start : start + batch]
-            if columns is not None:
-                x = x.index_select(1, columns)
-            logits = forward(net, layers, weights, x, count, compute_dtype, pool)
+            if path is None:
+                x = images[start : start + batch]
+                logits = forward_chips(net, layers, weights, x, count, compute_dtype, pool)
+            else:
+                logits = _forward(layers, weights, path, start // batch, count, pool)
             predicted = logits.argmax(dim=-1)
             hits = predicted == labels[start : start + batch]
             if confusion is not None:
@@ -270,92 +276,106 @@ def _chip_weight(
     return mapper.effective_from_pairs(pairs) * scale, gain
 
 
-def _forward(
+_After = tuple[Tensor | None, mc_fused.Neuron | None, mc_fused.Next | None]
+"""After a layer's GEMM: its ADC numbers, neuron, what the next layer takes (None after
+the last)."""
+
+
+class _FastPath(NamedTuple):
+    """The MLP fast path's per-call work, done once: the first layer's operands (images
+    with dropped pixels, DAC, transposed to (features, images), in the compute precision)
+    per image chunk with their column norms, and each layer's epilogue settings."""
+
+    inputs: list[tuple[Tensor, Tensor | None]]
+    after: list[_After]
+
+
+def _fast_path(
     net: HardwareNet,
     layers: list[_Layer],
-    weights: list[Tensor],
-    x: Tensor,
-    chips: int,
+    images: Tensor,
+    columns: Tensor | None,
+    batch: int,
     dtype: torch.dtype,
+    noisy: bool,
+) -> _FastPath:
+    x = images if columns is None else images.index_select(1, columns)
+    h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
+    if layers[0].dac is not None:
+        quantize_hard_(h, layers[0].dac)
+    inputs = []
+    for start in range(0, h.shape[1], batch):
+        operand = h[:, start : start + batch].to(dtype).contiguous()
+        norm = operand.float().square().sum(dim=0, keepdim=True).sqrt() if noisy else None
+        inputs.append((operand, norm))
+    neurons = net.neurons()
+    after: list[_After] = []
+    for index, layer in enumerate(layers):
+        adc = None if layer.adc is None else mc_fused.numbers(layer.adc)
+        if index == len(layers) - 1:
+            after.append((adc, None, None))
+            continue
+        dac = layers[index + 1].dac
+        following = mc_fused.Next(None if dac is None else mc_fused.numbers(dac), noisy, dtype)
+        after.append((adc, _neuron(neurons[index]), following))
+    return _FastPath(inputs, after)
+
+
+def _neuron(neuron: QuantizedActivation) -> mc_fused.Neuron:
+    """A hidden layer's neuron in hard mode, as ``QuantizedActivation.forward``."""
+    quantizer = neuron.quantizer()
+    clip = None
+    if quantizer is None and neuron.function == "relu" and neuron.needs_range:
+        clip = torch.tensor(float(neuron.a_max.detach()))
+    numbers = None if quantizer is None else mc_fused.numbers(quantizer)
+    return mc_fused.Neuron(neuron.function == "sigmoid", numbers, clip)
+
+
+def _forward(
+    layers: list[_Layer],
+    weights: list[Tensor],
+    path: _FastPath,
+    chunk: int,
+    chips: int,
     pool: NormalPool | None,
 ) -> Tensor:
     """Logits as (chips or 1, images, classes) for one chunk of chips and images.
 
     Hidden activations are kept as (chips, features, images), so every hidden layer is
     W @ h with no transposes; the last layer is computed as h^T @ W^T, which gives the
-    logits with classes last (a fast argmax).
+    logits with classes last (a fast argmax). Between GEMMs: ``mc_fused.epilogue``.
     """
-    h = x.t().contiguous()
-    if h.data_ptr() == x.data_ptr():  # one image: the transpose is a view of the caller's
-        h = h.clone()  # images, which the in-place DAC below must not modify
-    neurons = net.neurons()
+    h, norm = path.inputs[chunk]
     last = len(layers) - 1
     for index, layer in enumerate(layers):
-        if layer.dac is not None:
-            quantize_hard_(h, layer.dac)
         w = weights[index]
-        operand = h.to(dtype)
         if index == last:
-            y = torch.matmul(operand.transpose(-1, -2), w.transpose(-1, -2))
-        elif w.dim() == 3 and operand.dim() == 2:
-            y = (w.reshape(-1, w.shape[-1]) @ operand).view(w.shape[0], w.shape[1], -1)
+            y = torch.matmul(h.transpose(-1, -2), w.transpose(-1, -2))
+        elif w.dim() == 3 and h.dim() == 2:
+            y = (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
         else:
-            y = torch.matmul(w, operand)
-        if dtype != torch.float32:
-            y = y.float()
+            y = torch.matmul(w, h)
+        noise = std = None
         if pool is not None:
-            norm = _column_norm(operand if dtype != torch.float32 else h)
-            y = _add_read_noise(y, norm, layer, chips, pool, classes_last=index == last)
-        if layer.adc is not None:
-            quantize_hard_(y, layer.adc)
-        if index == last:
-            y += layer.bias
-        else:
-            y += layer.bias.view(-1, 1)
-            if index < len(neurons):
-                _activate_(y, neurons[index])
-        h = y
+            assert norm is not None
+            std = _read_std(norm, layer, classes_last=index == last)
+            noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
+        bias = layer.bias if index == last else layer.bias.view(-1, 1)
+        adc, neuron, following = path.after[index]
+        h, norm = mc_fused.epilogue(y, noise, std, adc, bias, neuron, following)
     return h
 
 
-def _column_norm(h: Tensor) -> Tensor:
-    """||x|| of every image's layer input, as (..., 1, images) float32."""
-    if h.dtype == torch.float32:
-        return torch.mul(h, h).sum(dim=-2, keepdim=True).sqrt_()
-    squares: Tensor = torch.linalg.vecdot(h, h, dim=-2)
-    return squares.unsqueeze(-2).float().sqrt_()
-
-
-def _add_read_noise(
-    y: Tensor, norm: Tensor, layer: _Layer, chips: int, pool: NormalPool, classes_last: bool
-) -> Tensor:
-    """y + sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x|| * N(0, 1), per chip."""
-    factor = layer.module.read_factor
-    scale = layer.scale.reshape(-1) * factor
+def _read_std(norm: Tensor, layer: _Layer, classes_last: bool) -> Tensor:
+    """sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x||, broadcast over the outputs."""
+    scale = layer.scale.reshape(-1) * layer.module.read_factor
     if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
         std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
     else:  # per column: (..., images, out) when classes come last, else (..., out, images)
         std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
     if layer.read_gain is not None:
         std = std * layer.read_gain
-    shape = (chips, y.shape[-2], y.shape[-1])
-    if tuple(y.shape) == shape:
-        return y.addcmul_(pool.normal(shape), std)
-    return torch.addcmul(y.expand(shape), pool.normal(shape), std)
-
-
-def _activate_(y: Tensor, neuron: QuantizedActivation) -> None:
-    """The neuron in hard mode, in place (same result as QuantizedActivation.forward)."""
-    if neuron.function == "sigmoid":
-        y.sigmoid_()
-    quantizer = neuron.quantizer()
-    if quantizer is not None:
-        quantize_hard_(y, quantizer)
-    elif neuron.function == "relu":
-        if neuron.needs_range:
-            y.clamp_(0.0, float(neuron.a_max.detach()))
-        else:
-            y.relu_()
+    return std
 
 
 def _chip_chunk(net: HardwareNet, chips: int, memory_mb: int, per_chip: bool) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwmodels import evaluation
+from hwmodels import evaluation, fused
 from hwmodels.evaluation import (
     GEMM_COLUMNS,
     _image_chunk,
@@ -135,3 +135,33 @@ def test_chunked_images_give_the_same_chips_and_leave_the_images_alone(
         chunked = chip_accuracies(net, images, labels, chips=3, seed=4)
     assert chunked == whole
     assert torch.equal(images, before)
+
+
+def test_the_compiled_stage_between_gemms_scores_the_chips_as_the_eager_one(
+    mnist_subset: Subset, trained_float: torch.nn.Module
+) -> None:
+    """mc_fused.epilogue (read noise, ADC, bias, neuron, DAC, cast and column norms in one
+    compiled loop) against its eager arithmetic, on every stage it runs."""
+    if not fused.enabled():
+        pytest.skip("no C compiler for torch.compile")
+    profile = HardwareProfile.model_validate(
+        {
+            "weights": {"bits": 3},
+            "activations": {"bits": 3},
+            "converters": {"input_bits": 5, "output_bits": 6},
+            "noise": {"programming": 0.03, "read": 0.05, "stuck_off": 0.01},
+        }
+    )
+    net = to_hardware(trained_float, profile)  # type: ignore[arg-type]
+    calibrate(net, mnist_subset.train_images)
+    images, labels = mnist_subset.test_images[:600], mnist_subset.test_labels[:600]
+    results = {}
+    for enabled in (False, True):
+        fused.set_enabled(enabled)
+        try:
+            results[enabled] = chip_accuracies(net, images, labels, chips=6, seed=5)
+        finally:
+            fused.set_enabled(True)
+    assert fused.enabled(), "the stage failed to compile and the engine fell back to eager"
+    assert results[True] == results[False]
+    assert len(set(results[True])) > 1  # the chips differ: the noise reached them

@@ -118,6 +118,10 @@ def test_fused_transform_equals_the_eager_reference(
         # Float32 rounding of a position on a fine table grid may pick the neighbouring
         # cell (another slope) for a few weights: compare against the largest gradient.
         assert (fast - eager).abs().max() <= 0.02 * eager.abs().max()
+        if eager.dim() == 0:
+            # A learned clip's gradient sums over every activation, those few weights'
+            # included: the check above (2% of itself) is the one that applies to it.
+            continue
         assert torch.allclose(fast, eager, rtol=1e-3, atol=1e-3 * float(eager.abs().max()))
 
 
