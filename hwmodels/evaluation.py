@@ -164,17 +164,18 @@ def chip_accuracies(
         count = min(chunk, chips - first)
         weights = []
         for index, layer in enumerate(layers):
+            kept = columns if index == 0 else None
             if per_chip:
-                drawn = _chip_weights(net, layer, index, first, count, seed, drift)
-                stacked = torch.stack([weight for weight, _ in drawn])
+                stacked, gains = _chip_weights(
+                    net, layer, index, range(first, first + count), seed, drift, kept, compute_dtype
+                )
                 if drift is not None and drift.compensated:
-                    layer.read_gain = torch.tensor([gain for _, gain in drawn]).view(-1, 1, 1)
+                    layer.read_gain = torch.tensor(gains).view(-1, 1, 1)
             else:
                 assert layer.weight is not None
-                stacked = layer.weight
-            if index == 0 and columns is not None:
-                stacked = stacked.index_select(-1, columns)
-            weights.append(stacked.to(compute_dtype).contiguous())
+                stacked = layer.weight if kept is None else layer.weight.index_select(-1, kept)
+                stacked = stacked.to(compute_dtype).contiguous()
+            weights.append(stacked)
         for start in range(0, images.shape[0], batch):
             if should_cancel():
                 raise JobCancelled("cancelled during chip evaluation")
@@ -240,25 +241,36 @@ def _chip_weights(
     net: HardwareNet,
     layer: _Layer,
     index: int,
-    first: int,
-    count: int,
+    chips: range,
     seed: int,
     drift: DriftAt | None,
-) -> list[tuple[Tensor, float]]:
-    """W_eff of one layer for chips first .. first + count - 1, drawn on all cores.
+    columns: Tensor | None,
+    dtype: torch.dtype,
+) -> tuple[Tensor, list[float]]:
+    """W_eff of one layer for ``chips``, stacked as (chips, out, in) in ``dtype`` with
+    only ``columns`` of the inputs (None: all), and each chip's drift compensation gain.
 
     torch's normal generator runs on one core and the draws are a large share of the
     Monte Carlo time; every chip has its own generator, so drawing chips in parallel
-    threads gives exactly the same chips.
+    threads gives exactly the same chips. Each thread writes its chip straight into the
+    stacked tensor (no separate stack, column selection and cast passes).
     """
-    threads = min(torch.get_num_threads(), count)
-    chips = range(first, first + count)
+    weight = layer.module.weight
+    width = weight.shape[1] if columns is None else columns.numel()
+    stacked = torch.empty(len(chips), weight.shape[0], width, dtype=dtype)
+
+    def draw(position: int) -> float:
+        chip_weight, gain = _chip_weight(net, layer, index, chips[position], seed, drift)
+        if columns is not None:
+            chip_weight = chip_weight.index_select(-1, columns)
+        stacked[position].copy_(chip_weight)
+        return gain
+
+    threads = min(torch.get_num_threads(), len(chips))
     if threads <= 1:
-        return [_chip_weight(net, layer, index, chip, seed, drift) for chip in chips]
+        return stacked, [draw(position) for position in range(len(chips))]
     with ThreadPoolExecutor(threads) as pool:
-        return list(
-            pool.map(lambda chip: _chip_weight(net, layer, index, chip, seed, drift), chips)
-        )
+        return stacked, list(pool.map(draw, range(len(chips))))
 
 
 def _chip_weight(
