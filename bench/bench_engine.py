@@ -23,7 +23,9 @@ Measures (seconds unless named otherwise):
   ... (per-layer time / graph time);
 - with ``--eager-too``: the same epochs with the engine's fused paths off (Adam unfused,
   the weight transform eager: the engine before they were added), interleaved in the
-  same rounds, as ``*_eager_*`` and ``*_speedup`` (eager time / fused time).
+  same rounds, as ``*_eager_*`` and ``*_speedup`` (eager time / fused time); and the
+  Monte Carlo runs with the stage between GEMMs eager (mc100_eager_s, mc100_speedup,
+  and the same for bfloat16), which must score the very same chips.
 """
 
 from __future__ import annotations
@@ -155,22 +157,35 @@ def gemm_floor(net: HardwareNet, images: torch.Tensor, chips: int, dtype: torch.
 
 
 def monte_carlo(
-    net: HardwareNet, images: torch.Tensor, labels: torch.Tensor, chips: int, repeats: int
+    net: HardwareNet,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    chips: int,
+    repeats: int,
+    eager_too: bool = False,
 ) -> dict[str, Any]:
     """The Monte Carlo rows: float32, and bfloat16 where oneDNN runs it (CPUs with AVX-512;
-    on others its GEMMs run a reference loop, many times slower than float32)."""
+    on others its GEMMs run a reference loop, many times slower than float32); with
+    ``eager_too`` each also with the compiled stage between GEMMs off (mc_fused)."""
     kinds = [("mc100_s", "", torch.float32)]
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
         kinds.append(("mc100_bf16_s", "_bf16", torch.bfloat16))
     accuracies: dict[str, list[float]] = {}
     times: dict[str, float] = {}
+
+    def score(key: str, dtype: torch.dtype) -> None:
+        start = time.perf_counter()
+        accuracies[key] = chip_accuracies(
+            net, images, labels, chips=chips, seed=0, compute_dtype=dtype
+        )
+        times[key] = min(times.get(key, math.inf), time.perf_counter() - start)
+
     for _ in range(repeats):  # interleaved with their floors, best of each
         for key, _suffix, dtype in kinds:
-            start = time.perf_counter()
-            accuracies[key] = chip_accuracies(
-                net, images, labels, chips=chips, seed=0, compute_dtype=dtype
-            )
-            times[key] = min(times.get(key, math.inf), time.perf_counter() - start)
+            score(key, dtype)
+            if eager_too:
+                with eager_engine():
+                    score(f"{key}_eager", dtype)
             floor = gemm_floor(net, images, chips, dtype)
             times[f"{key}_floor"] = min(times.get(f"{key}_floor", math.inf), floor)
     results: dict[str, Any] = {}
@@ -178,6 +193,10 @@ def monte_carlo(
         results[key] = round(times[key], 3)
         results[f"mc100{suffix}_floor_s"] = round(times[f"{key}_floor"], 3)
         results[f"mc100{suffix}_over_floor"] = round(times[key] / times[f"{key}_floor"], 2)
+        if eager_too:
+            assert accuracies[f"{key}_eager"] == accuracies[key], "eager scored other chips"
+            results[f"mc100{suffix}_eager_s"] = round(times[f"{key}_eager"], 3)
+            results[f"mc100{suffix}_speedup"] = round(times[f"{key}_eager"] / times[key], 2)
     results["mc_mean_accuracy_fp32"] = round(sum(accuracies["mc100_s"]) / chips, 5)
     if "mc100_bf16_s" not in accuracies:
         results["mc100_bf16"] = "not measured: oneDNN has no bfloat16 kernels for this CPU"
@@ -242,7 +261,7 @@ def run(
 
     noisy = to_hardware(net, get_preset("rram-4bit"))
     calibrate(noisy, train.images)
-    results.update(monte_carlo(noisy, test.images, test.labels, chips, repeats))
+    results.update(monte_carlo(noisy, test.images, test.labels, chips, repeats, eager_too))
     results.update(
         {
             "chips": chips,

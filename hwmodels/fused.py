@@ -49,9 +49,13 @@ def enabled() -> bool:
     and no earlier compile failure in this process)."""
     if "enabled" not in _state:
         wanted = os.environ.get("HWSCORE_COMPILE", "1").strip().lower() not in ("0", "false", "no")
-        compiler = any(shutil.which(name) for name in ("cc", "gcc", "clang"))
-        _state["enabled"] = wanted and compiler
+        _state["enabled"] = wanted and compiler_found()
     return _state["enabled"]
+
+
+def compiler_found() -> bool:
+    """True when a C compiler is on PATH (torch.compile's CPU code needs one)."""
+    return any(shutil.which(name) for name in ("cc", "gcc", "clang"))
 
 
 def set_enabled(value: bool) -> None:

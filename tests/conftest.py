@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 os.environ.setdefault(
     "TORCHINDUCTOR_CACHE_DIR", str(Path(tempfile.gettempdir()) / "hwscore-tests-inductor-cache")
 )
+# Compiling the engine's graphs for every network and profile a test builds took over half
+# the suite's time. In this process the engine runs eager (its reference path) unless a
+# test asks for the compiled one (the `compiled_engine` fixture: the tests that compare
+# the two, and the science at the default settings); the services and workers the
+# integration tests start run as a user's do, compiled (child_env drops HWSCORE_*).
+os.environ.setdefault("HWSCORE_COMPILE", "0")
 
 
 def skip_or_fail(reason: str) -> None:
@@ -24,6 +31,22 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"required under CI: {reason}")
     pytest.skip(reason)
+
+
+@pytest.fixture
+def compiled_engine() -> Iterator[None]:
+    """The engine's compiled paths on for one test; it fails if a kernel fell back to eager."""
+    from hwmodels import fused  # torch stays out of the processes that need none
+
+    if not fused.compiler_found():
+        skip_or_fail("no C compiler for torch.compile")
+    before = fused.enabled()
+    fused.set_enabled(True)
+    try:
+        yield
+        assert fused.enabled(), "a kernel failed to compile and the engine fell back to eager"
+    finally:
+        fused.set_enabled(before)
 
 
 @pytest.fixture(scope="session")

@@ -169,9 +169,12 @@ HARSH = {
 """The harsh combined profile of bench/reproduce.py."""
 
 
-def test_the_default_recipe_recovers_the_harsh_profile_on_real_mnist(data_dir: Path) -> None:
+def test_the_default_recipe_recovers_the_harsh_profile_on_real_mnist(
+    compiled_engine: None, data_dir: Path
+) -> None:
     """Default training settings but for the budget: naive deployment loses most of the
-    float accuracy, hardware-aware training wins nearly all of it back."""
+    float accuracy, hardware-aware training wins nearly all of it back (on the compiled
+    engine, as a worker runs it)."""
     spec = StudySpec.model_validate(
         {
             "network": {"hidden": [128, 64]},

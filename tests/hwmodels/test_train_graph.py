@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from hwmodels import fused, train_graph
+from hwmodels import train_graph
 from hwmodels.layers import InjectedNoise, set_mode
 from hwmodels.network import FloatMLP, HardwareMLP, calibrate, copy_hardware, to_hardware
 from hwmodels.profile import HardwareProfile, get_preset
@@ -43,11 +41,8 @@ LEFT_TO_THE_LAYERS = ["offset-per-column", "percentile-scale", "fine-levels"]
 
 
 @pytest.fixture
-def graph_switch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    if not fused.enabled():
-        pytest.skip("no C compiler for torch.compile")
-    yield
-    assert fused.enabled(), "the graph failed to compile and the engine fell back to eager"
+def graph_switch(compiled_engine: None) -> None:
+    """Every test here needs the compiled engine: the graph runs only where it is on."""
 
 
 def _step(

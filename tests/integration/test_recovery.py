@@ -48,6 +48,8 @@ FAST_RECOVERY = {
     "sweep_interval_s": "1",
     "max_jobs_in_flight_per_key": "20",  # the loop submits faster than jobs finish
 }
+KILL_ROUNDS = 5
+"""Rounds of submit, wait until the newest job trains, SIGKILL the worker, start another."""
 
 
 def short_job(seed: int) -> dict[str, Any]:
@@ -189,8 +191,7 @@ def test_a_worker_sigkilled_mid_job_round_after_round_loses_no_job(
 ) -> None:
     with fault_stack(tmp_path, data_dir, redis_server.url) as stack:
         jobs: list[str] = []
-        deadline = time.monotonic() + 100
-        while len(jobs) < 5 or (time.monotonic() < deadline and len(jobs) < 8):
+        for _ in range(KILL_ROUNDS):
             # Each round kills the newest job's first run (one job runs at a time, so
             # the job killed last round is not running then: it is queued or done).
             jobs.append(stack.submit(short_job(seed=len(jobs))))
