@@ -137,7 +137,7 @@ def _step(
     optimizer.zero_grad(set_to_none=True)
     loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
-    return float(loss), logits.detach()
+    return float(loss.detach()), logits.detach()
 
 
 Validation = tuple[Tensor, Tensor]
