@@ -288,18 +288,13 @@ def _chip_weight(
     return mapper.effective_from_pairs(pairs) * scale, gain
 
 
-_After = tuple[Tensor | None, mc_fused.Neuron | None, mc_fused.Next | None]
-"""After a layer's GEMM: its ADC numbers, neuron, what the next layer takes (None after
-the last)."""
-
-
 class _FastPath(NamedTuple):
     """The MLP fast path's per-call work, done once: the first layer's operands (images
     with dropped pixels, DAC, transposed to (features, images), in the compute precision)
     per image chunk with their column norms, and each layer's epilogue settings."""
 
     inputs: list[tuple[Tensor, Tensor | None]]
-    after: list[_After]
+    after: list[mc_fused.After]
 
 
 def _fast_path(
@@ -321,15 +316,15 @@ def _fast_path(
         norm = operand.float().square().sum(dim=0, keepdim=True).sqrt() if noisy else None
         inputs.append((operand, norm))
     neurons = net.neurons()
-    after: list[_After] = []
+    after: list[mc_fused.After] = []
     for index, layer in enumerate(layers):
         adc = None if layer.adc is None else mc_fused.numbers(layer.adc)
         if index == len(layers) - 1:
-            after.append((adc, None, None))
+            after.append(mc_fused.After(adc, None, None))
             continue
         dac = layers[index + 1].dac
         following = mc_fused.Next(None if dac is None else mc_fused.numbers(dac), noisy, dtype)
-        after.append((adc, _neuron(neurons[index]), following))
+        after.append(mc_fused.After(adc, _neuron(neurons[index]), following))
     return _FastPath(inputs, after)
 
 
@@ -373,8 +368,7 @@ def _forward(
             std = _read_std(norm, layer, classes_last=index == last)
             noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
         bias = layer.bias if index == last else layer.bias.view(-1, 1)
-        adc, neuron, following = path.after[index]
-        h, norm = mc_fused.epilogue(y, noise, std, adc, bias, neuron, following)
+        h, norm = mc_fused.epilogue(y, noise, std, bias, path.after[index])
     return h
 
 

@@ -47,6 +47,17 @@ class Next(NamedTuple):
     dtype: torch.dtype
 
 
+class After(NamedTuple):
+    """What follows one layer's GEMM, fixed for a whole Monte Carlo run."""
+
+    adc: Tensor | None
+    """``numbers`` of its ADC, or None."""
+    neuron: Neuron | None
+    """None after the last layer (its logits)."""
+    following: Next | None
+    """None after the last layer."""
+
+
 def _quantize(x: Tensor, q: Tensor) -> Tensor:
     """``surrogates.quantize_hard_`` out of place, on ``numbers(q)``."""
     code = torch.minimum((x * q[0] + q[1]).floor().clamp_min(0.0), q[2])
@@ -54,17 +65,12 @@ def _quantize(x: Tensor, q: Tensor) -> Tensor:
 
 
 def _epilogue(
-    y: Tensor,
-    noise: Tensor | None,
-    std: Tensor | None,
-    adc: Tensor | None,
-    bias: Tensor,
-    neuron: Neuron | None,
-    following: Next | None,
+    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
 ) -> tuple[Tensor, Tensor | None]:
     """(next layer's input, its column norms or None) from a GEMM's output ``y``
     (float32 or bfloat16): y + noise std, ADC, + bias, neuron, next DAC, cast. The last
     layer (``neuron`` and ``following`` None) gives its logits, float32."""
+    adc, neuron, following = after
     y = y.float()
     if noise is not None:
         assert std is not None
@@ -97,24 +103,18 @@ _compiled_epilogue = fused.compiled(_epilogue)
 
 
 def epilogue(
-    y: Tensor,
-    noise: Tensor | None,
-    std: Tensor | None,
-    adc: Tensor | None,
-    bias: Tensor,
-    neuron: Neuron | None,
-    following: Next | None,
+    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
 ) -> tuple[Tensor, Tensor | None]:
     """``_epilogue``, compiled where the fused kernels are on. Every dimension is marked
     dynamic: chip and image chunks and layer widths vary, and each would compile anew."""
     if not fused.enabled():
-        return _epilogue(y, noise, std, adc, bias, neuron, following)
+        return _epilogue(y, noise, std, bias, after)
     for tensor in (y, noise, std, bias):
         if tensor is not None:
             for dim, size in enumerate(tensor.shape):
                 if size > 1:
                     torch._dynamo.maybe_mark_dynamic(tensor, dim)
-    return _compiled_epilogue(y, noise, std, adc, bias, neuron, following)
+    return _compiled_epilogue(y, noise, std, bias, after)
 
 
-__all__ = ["Neuron", "Next", "epilogue", "numbers"]
+__all__ = ["After", "Neuron", "Next", "epilogue", "numbers"]
