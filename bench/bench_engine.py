@@ -166,7 +166,7 @@ def monte_carlo(
 ) -> dict[str, Any]:
     """The Monte Carlo rows: float32, and bfloat16 where oneDNN runs it (CPUs with AVX-512;
     on others its GEMMs run a reference loop, many times slower than float32); with
-    ``eager_too`` each also with the compiled stage between GEMMs off (mc_fused)."""
+    ``eager_too`` each also with the compiled stage between GEMMs off (mlp_forward)."""
     kinds = [("mc100_s", "", torch.float32)]
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
         kinds.append(("mc100_bf16_s", "_bf16", torch.bfloat16))

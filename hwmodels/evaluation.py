@@ -4,7 +4,9 @@ Chips are evaluated many at a time, not one by one: for a chunk of C chips every
 weights are stacked, the first layer runs as one GEMM of the stacked (C * out, in)
 weights against the images, later layers as one batched matmul. Activations are kept
 as (chips, features, images) so no transposes are needed. Input pixels that are zero in
-every evaluated image are dropped from the first GEMM (exact: they add nothing).
+every evaluated image are dropped from the first GEMM (exact: they add nothing). This
+module draws the chips and counts their hits; the forward pass is mlp_forward.py's (conv
+nets and tiled ADCs: chip_forward.py's).
 
 ``compute_dtype`` float32 (default) is exact to float rounding; bfloat16 rounds weights
 and activations for the GEMMs only (element-wise work stays float32), faster on CPUs
@@ -24,14 +26,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from hwmodels import mc_fused
-from hwmodels.activation import QuantizedActivation
+from hwmodels import mlp_forward
 from hwmodels.chip_forward import forward_chips, needs_layer_walk
 from hwmodels.chips import NormalPool, chip_generator, varies_per_chip
 from hwmodels.drift import DriftAt
@@ -40,7 +40,7 @@ from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
 from hwmodels.progress import CancelCheck, JobCancelled, never_cancel
 from hwmodels.report import ChipStatistics
-from hwmodels.surrogates import HARD, Uniform, quantize_hard_
+from hwmodels.surrogates import HARD, Uniform
 
 ChipsDone = Callable[[int], None]
 
@@ -154,9 +154,10 @@ def chip_accuracies(
     chunk = _chip_chunk(net, chips, memory_mb, per_chip)
     batch = _image_chunk(net, chunk, memory_mb)
     pool = NormalPool(torch.Generator().manual_seed(seed + 7_919)) if noise.read > 0 else None
-    path = None
+    prepared = None
     if not walk:
-        path = _fast_path(net, layers, images, columns, batch, compute_dtype, pool is not None)
+        noisy = pool is not None
+        prepared = mlp_forward.prepare(net, layers, images, columns, batch, compute_dtype, noisy)
     correct = torch.zeros(chips, dtype=torch.long)
     for first in range(0, chips, chunk):
         if should_cancel():
@@ -179,11 +180,12 @@ def chip_accuracies(
         for start in range(0, images.shape[0], batch):
             if should_cancel():
                 raise JobCancelled("cancelled during chip evaluation")
-            if path is None:
+            if prepared is None:
                 x = images[start : start + batch]
                 logits = forward_chips(net, layers, weights, x, count, compute_dtype, pool)
             else:
-                logits = _forward(layers, weights, path, start // batch, count, pool)
+                chunk_index = start // batch
+                logits = mlp_forward.forward(layers, weights, prepared, chunk_index, count, pool)
             predicted = logits.argmax(dim=-1)
             hits = predicted == labels[start : start + batch]
             if confusion is not None:
@@ -286,102 +288,6 @@ def _chip_weight(
     pairs, gain = at.chip_pairs(mapper, layer.nominal, net.profile.noise, generator)
     scale = layer.scale * gain if gain != 1.0 else layer.scale
     return mapper.effective_from_pairs(pairs) * scale, gain
-
-
-class _FastPath(NamedTuple):
-    """The MLP fast path's per-call work, done once: the first layer's operands (images
-    with dropped pixels, DAC, transposed to (features, images), in the compute precision)
-    per image chunk with their column norms, and each layer's epilogue settings."""
-
-    inputs: list[tuple[Tensor, Tensor | None]]
-    after: list[mc_fused.After]
-
-
-def _fast_path(
-    net: HardwareNet,
-    layers: list[_Layer],
-    images: Tensor,
-    columns: Tensor | None,
-    batch: int,
-    dtype: torch.dtype,
-    noisy: bool,
-) -> _FastPath:
-    x = images if columns is None else images.index_select(1, columns)
-    h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
-    if layers[0].dac is not None:
-        quantize_hard_(h, layers[0].dac)
-    inputs = []
-    for start in range(0, h.shape[1], batch):
-        operand = h[:, start : start + batch].to(dtype).contiguous()
-        norm = operand.float().square().sum(dim=0, keepdim=True).sqrt() if noisy else None
-        inputs.append((operand, norm))
-    neurons = net.neurons()
-    after: list[mc_fused.After] = []
-    for index, layer in enumerate(layers):
-        adc = None if layer.adc is None else mc_fused.numbers(layer.adc)
-        if index == len(layers) - 1:
-            after.append(mc_fused.After(adc, None, None))
-            continue
-        dac = layers[index + 1].dac
-        following = mc_fused.Next(None if dac is None else mc_fused.numbers(dac), noisy, dtype)
-        after.append(mc_fused.After(adc, _neuron(neurons[index]), following))
-    return _FastPath(inputs, after)
-
-
-def _neuron(neuron: QuantizedActivation) -> mc_fused.Neuron:
-    """A hidden layer's neuron in hard mode, as ``QuantizedActivation.forward``."""
-    quantizer = neuron.quantizer()
-    clip = None
-    if quantizer is None and neuron.function == "relu" and neuron.needs_range:
-        clip = torch.tensor(float(neuron.a_max.detach()))
-    numbers = None if quantizer is None else mc_fused.numbers(quantizer)
-    return mc_fused.Neuron(neuron.function == "sigmoid", numbers, clip)
-
-
-def _forward(
-    layers: list[_Layer],
-    weights: list[Tensor],
-    path: _FastPath,
-    chunk: int,
-    chips: int,
-    pool: NormalPool | None,
-) -> Tensor:
-    """Logits as (chips or 1, images, classes) for one chunk of chips and images.
-
-    Hidden activations are kept as (chips, features, images), so every hidden layer is
-    W @ h with no transposes; the last layer is computed as h^T @ W^T, which gives the
-    logits with classes last (a fast argmax). Between GEMMs: ``mc_fused.epilogue``.
-    """
-    h, norm = path.inputs[chunk]
-    last = len(layers) - 1
-    for index, layer in enumerate(layers):
-        w = weights[index]
-        if index == last:
-            y = torch.matmul(h.transpose(-1, -2), w.transpose(-1, -2))
-        elif w.dim() == 3 and h.dim() == 2:
-            y = (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
-        else:
-            y = torch.matmul(w, h)
-        noise = std = None
-        if pool is not None:
-            assert norm is not None
-            std = _read_std(norm, layer, classes_last=index == last)
-            noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
-        bias = layer.bias if index == last else layer.bias.view(-1, 1)
-        h, norm = mc_fused.epilogue(y, noise, std, bias, path.after[index])
-    return h
-
-
-def _read_std(norm: Tensor, layer: _Layer, classes_last: bool) -> Tensor:
-    """sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x||, broadcast over the outputs."""
-    scale = layer.scale.reshape(-1) * layer.module.read_factor
-    if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
-        std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
-    else:  # per column: (..., images, out) when classes come last, else (..., out, images)
-        std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
-    if layer.read_gain is not None:
-        std = std * layer.read_gain
-    return std
 
 
 def _chip_chunk(net: HardwareNet, chips: int, memory_mb: int, per_chip: bool) -> int:

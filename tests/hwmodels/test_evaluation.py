@@ -140,7 +140,7 @@ def test_chunked_images_give_the_same_chips_and_leave_the_images_alone(
 def test_the_compiled_stage_between_gemms_scores_the_chips_as_the_eager_one(
     compiled_engine: None, mnist_subset: Subset, trained_float: torch.nn.Module
 ) -> None:
-    """mc_fused.epilogue (read noise, ADC, bias, neuron, DAC, cast and column norms in one
+    """mlp_forward.epilogue (read noise, ADC, bias, neuron, DAC, cast and column norms in one
     compiled loop) against its eager arithmetic, on every stage it runs."""
     profile = HardwareProfile.model_validate(
         {

@@ -1,0 +1,231 @@
+"""Monte Carlo forward of an MLP, many chips at once: the GEMMs and the stage between them.
+
+``evaluation.chip_accuracies`` draws each chunk of chips and calls ``forward`` for every
+chunk of images (``chip_forward`` instead for conv nets and tiled ADCs). ``prepare``
+does once per call what no chip changes: the first layer's operands (pixels in use, DAC,
+transposed, in the compute precision, with their column norms) and each layer's
+converter and neuron settings.
+
+After each layer's GEMM ``epilogue`` adds read noise, runs the ADC, adds the bias, runs
+the neuron and the next layer's DAC, casts to the compute precision and takes the column
+norms the next layer's read noise needs. Eager, that is a dozen passes over activations
+of (chips, features, images); here it is one function of tensors, compiled by
+``fused.compiled`` into a loop or two, with the eager arithmetic in the same order
+(``surrogates.quantize_hard_``: multiply, add, floor, clamp, multiply, add), so both give
+the same chips. Without a C compiler (or with ``HWSCORE_COMPILE=0``) it runs eagerly.
+
+Quantizers are passed as ``numbers`` tensors, not floats: each calibration has its own
+ranges, and a float argument would compile the loop again for every one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import torch
+from torch import Tensor
+
+from hwmodels import fused
+from hwmodels.activation import QuantizedActivation
+from hwmodels.chips import NormalPool
+from hwmodels.network import HardwareNet
+from hwmodels.surrogates import Uniform, quantize_hard_
+
+if TYPE_CHECKING:
+    from hwmodels.evaluation import _Layer
+
+
+def numbers(q: Uniform) -> Tensor:
+    """``q`` as (1 / step, 0.5 - lo / step, n - 1, step, lo), float32 as the eager
+    in-place quantizer rounds its scalars."""
+    return torch.tensor([1.0 / q.step, 0.5 - q.lo / q.step, q.n - 1, q.step, q.lo])
+
+
+class Neuron(NamedTuple):
+    """The hard neuron after a hidden layer (``evaluation._activate_``)."""
+
+    sigmoid: bool
+    quantizer: Tensor | None
+    """``numbers`` of its quantizer, or None."""
+    clip: Tensor | None
+    """A ReLU's upper clip a_max (no quantizer), or None for a plain ReLU."""
+
+
+class Next(NamedTuple):
+    """What the next layer takes: its DAC and whether its read noise needs column norms."""
+
+    dac: Tensor | None
+    norms: bool
+    dtype: torch.dtype
+
+
+class After(NamedTuple):
+    """What follows one layer's GEMM, fixed for a whole Monte Carlo run."""
+
+    adc: Tensor | None
+    """``numbers`` of its ADC, or None."""
+    neuron: Neuron | None
+    """None after the last layer (its logits)."""
+    following: Next | None
+    """None after the last layer."""
+
+
+def _quantize(x: Tensor, q: Tensor) -> Tensor:
+    """``surrogates.quantize_hard_`` out of place, on ``numbers(q)``."""
+    code = torch.minimum((x * q[0] + q[1]).floor().clamp_min(0.0), q[2])
+    return code * q[3] + q[4]
+
+
+def _epilogue(
+    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
+) -> tuple[Tensor, Tensor | None]:
+    """(next layer's input, its column norms or None) from a GEMM's output ``y``
+    (float32 or bfloat16): y + noise std, ADC, + bias, neuron, next DAC, cast. The last
+    layer (``neuron`` and ``following`` None) gives its logits, float32."""
+    adc, neuron, following = after
+    y = y.float()
+    if noise is not None:
+        assert std is not None
+        y = y + noise * std
+    if adc is not None:
+        y = _quantize(y, adc)
+    y = y + bias
+    if neuron is not None:
+        if neuron.sigmoid:
+            y = torch.sigmoid(y)
+        if neuron.quantizer is not None:
+            y = _quantize(y, neuron.quantizer)
+        elif neuron.clip is not None:
+            y = torch.minimum(y.clamp_min(0.0), neuron.clip)
+        elif not neuron.sigmoid:
+            y = torch.relu(y)
+    if following is None:
+        return y, None
+    if following.dac is not None:
+        y = _quantize(y, following.dac)
+    operand = y.to(following.dtype)
+    if not following.norms:
+        return operand, None
+    # The norm of what the next GEMM multiplies (rounded to bf16 when it runs in bf16).
+    rounded = operand.float()
+    return operand, rounded.square().sum(dim=-2, keepdim=True).sqrt()
+
+
+_compiled_epilogue = fused.compiled(_epilogue)
+
+
+def epilogue(
+    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
+) -> tuple[Tensor, Tensor | None]:
+    """``_epilogue``, compiled where the fused kernels are on. Every dimension is marked
+    dynamic: chip and image chunks and layer widths vary, and each would compile anew."""
+    if not fused.enabled():
+        return _epilogue(y, noise, std, bias, after)
+    for tensor in (y, noise, std, bias):
+        if tensor is not None:
+            for dim, size in enumerate(tensor.shape):
+                if size > 1:
+                    torch._dynamo.maybe_mark_dynamic(tensor, dim)
+    return _compiled_epilogue(y, noise, std, bias, after)
+
+
+class Prepared(NamedTuple):
+    """A Monte Carlo run's work that no chip changes, done once per call: the first
+    layer's operands (images with dropped pixels, DAC, transposed to (features, images),
+    in the compute precision) per image chunk with their column norms, and what follows
+    each layer's GEMM."""
+
+    inputs: list[tuple[Tensor, Tensor | None]]
+    after: list[After]
+
+
+def prepare(
+    net: HardwareNet,
+    layers: list[_Layer],
+    images: Tensor,
+    columns: Tensor | None,
+    batch: int,
+    dtype: torch.dtype,
+    noisy: bool,
+) -> Prepared:
+    """``Prepared`` for ``images`` cut into chunks of ``batch`` (``columns``: the pixels in
+    use, None for all; ``noisy``: read noise, so column norms are needed)."""
+    x = images if columns is None else images.index_select(1, columns)
+    h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
+    if layers[0].dac is not None:
+        quantize_hard_(h, layers[0].dac)
+    inputs = []
+    for start in range(0, h.shape[1], batch):
+        operand = h[:, start : start + batch].to(dtype).contiguous()
+        norm = operand.float().square().sum(dim=0, keepdim=True).sqrt() if noisy else None
+        inputs.append((operand, norm))
+    neurons = net.neurons()
+    after: list[After] = []
+    for index, layer in enumerate(layers):
+        adc = None if layer.adc is None else numbers(layer.adc)
+        if index == len(layers) - 1:
+            after.append(After(adc, None, None))
+            continue
+        dac = layers[index + 1].dac
+        following = Next(None if dac is None else numbers(dac), noisy, dtype)
+        after.append(After(adc, _neuron(neurons[index]), following))
+    return Prepared(inputs, after)
+
+
+def _neuron(neuron: QuantizedActivation) -> Neuron:
+    """A hidden layer's neuron in hard mode, as ``QuantizedActivation.forward``."""
+    quantizer = neuron.quantizer()
+    clip = None
+    if quantizer is None and neuron.function == "relu" and neuron.needs_range:
+        clip = torch.tensor(float(neuron.a_max.detach()))
+    coded = None if quantizer is None else numbers(quantizer)
+    return Neuron(neuron.function == "sigmoid", coded, clip)
+
+
+def forward(
+    layers: list[_Layer],
+    weights: list[Tensor],
+    prepared: Prepared,
+    chunk: int,
+    chips: int,
+    pool: NormalPool | None,
+) -> Tensor:
+    """Logits as (chips or 1, images, classes) for one chunk of chips and images.
+
+    Hidden activations are kept as (chips, features, images), so every hidden layer is
+    W @ h with no transposes; the last layer is computed as h^T @ W^T, which gives the
+    logits with classes last (a fast argmax). Between GEMMs: ``epilogue``.
+    """
+    h, norm = prepared.inputs[chunk]
+    last = len(layers) - 1
+    for index, layer in enumerate(layers):
+        w = weights[index]
+        if index == last:
+            y = torch.matmul(h.transpose(-1, -2), w.transpose(-1, -2))
+        elif w.dim() == 3 and h.dim() == 2:
+            y = (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
+        else:
+            y = torch.matmul(w, h)
+        noise = std = None
+        if pool is not None:
+            assert norm is not None
+            std = _read_std(norm, layer, classes_last=index == last)
+            noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
+        bias = layer.bias if index == last else layer.bias.view(-1, 1)
+        h, norm = epilogue(y, noise, std, bias, prepared.after[index])
+    return h
+
+
+def _read_std(norm: Tensor, layer: _Layer, classes_last: bool) -> Tensor:
+    """sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x||, broadcast over the outputs."""
+    scale = layer.scale.reshape(-1) * layer.module.read_factor
+    if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
+        std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
+    else:  # per column: (..., images, out) when classes come last, else (..., out, images)
+        std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
+    if layer.read_gain is not None:
+        std = std * layer.read_gain
+    return std
+
+
+__all__ = ["After", "Neuron", "Next", "Prepared", "epilogue", "forward", "numbers", "prepare"]
