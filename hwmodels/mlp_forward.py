@@ -42,7 +42,7 @@ def numbers(q: Uniform) -> Tensor:
 
 
 class Neuron(NamedTuple):
-    """The hard neuron after a hidden layer (``evaluation._activate_``)."""
+    """The neuron after a hidden layer, as ``QuantizedActivation.forward`` in hard mode."""
 
     sigmoid: bool
     quantizer: Tensor | None
