@@ -2,9 +2,9 @@
 
 ``evaluation.chip_accuracies`` draws each chunk of chips and calls ``forward`` for every
 chunk of images (``chip_forward`` instead for conv nets and tiled ADCs). ``prepare``
-does once per call what no chip changes: the first layer's operands (pixels in use, DAC,
-transposed, in the compute precision, with their column norms) and each layer's
-converter and neuron settings.
+sets up what no chip changes: the first layer's operands (pixels in use, DAC, transposed,
+in the compute precision, with their column norms; made once per call where the test
+set is small enough to keep them) and each layer's converter and neuron settings.
 
 After each layer's GEMM ``epilogue`` adds read noise, runs the ADC, adds the bias, runs
 the neuron and the next layer's DAC, casts to the compute precision and takes the column
@@ -129,13 +129,55 @@ def epilogue(
     return _compiled_epilogue(y, noise, std, bias, after)
 
 
-class Prepared(NamedTuple):
-    """A Monte Carlo run's work that no chip changes, done once per call: the first
-    layer's operands (images with dropped pixels, DAC, transposed to (features, images),
-    in the compute precision) per image chunk with their column norms, and what follows
-    each layer's GEMM."""
+KEPT_OPERAND_BYTES = 64 << 20
+"""The first layer's operands of a whole test set are kept for every chip chunk up to
+this size (MNIST's 10,000 test images: 29 MB); larger test sets are not copied whole but
+made again, chunk by chunk, for every chunk of chips."""
 
-    inputs: list[tuple[Tensor, Tensor | None]]
+
+class Operands:
+    """The first layer's operand of each image chunk: the pixels in use, DAC, transposed
+    to (features, images), in the compute precision, with its column norms (None without
+    read noise). Made on first use, and kept while the whole set fits KEPT_OPERAND_BYTES."""
+
+    def __init__(
+        self,
+        images: Tensor,
+        columns: Tensor | None,
+        batch: int,
+        dac: Uniform | None,
+        dtype: torch.dtype,
+        noisy: bool,
+    ) -> None:
+        self.images, self.columns, self.batch = images, columns, batch
+        self.dac, self.dtype, self.noisy = dac, dtype, noisy
+        width = images.shape[1] if columns is None else columns.numel()
+        self.keep = images.shape[0] * width * 4 <= KEPT_OPERAND_BYTES
+        self._kept: dict[int, tuple[Tensor, Tensor | None]] = {}
+
+    def __getitem__(self, chunk: int) -> tuple[Tensor, Tensor | None]:
+        if chunk in self._kept:
+            return self._kept[chunk]
+        x = self.images[chunk * self.batch : (chunk + 1) * self.batch]
+        if self.columns is not None:
+            x = x.index_select(1, self.columns)
+        h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
+        if self.dac is not None:
+            quantize_hard_(h, self.dac)
+        operand = h.to(self.dtype)
+        norm = None
+        if self.noisy:
+            norm = operand.float().square().sum(dim=0, keepdim=True).sqrt()
+        if self.keep:
+            self._kept[chunk] = (operand, norm)
+        return operand, norm
+
+
+class Prepared(NamedTuple):
+    """A Monte Carlo run's work that no chip changes: the first layer's operands, and
+    what follows each layer's GEMM."""
+
+    inputs: Operands
     after: list[After]
 
 
@@ -150,15 +192,7 @@ def prepare(
 ) -> Prepared:
     """``Prepared`` for ``images`` cut into chunks of ``batch`` (``columns``: the pixels in
     use, None for all; ``noisy``: read noise, so column norms are needed)."""
-    x = images if columns is None else images.index_select(1, columns)
-    h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
-    if layers[0].dac is not None:
-        quantize_hard_(h, layers[0].dac)
-    inputs = []
-    for start in range(0, h.shape[1], batch):
-        operand = h[:, start : start + batch].to(dtype).contiguous()
-        norm = operand.float().square().sum(dim=0, keepdim=True).sqrt() if noisy else None
-        inputs.append((operand, norm))
+    inputs = Operands(images, columns, batch, layers[0].dac, dtype, noisy)
     neurons = net.neurons()
     after: list[After] = []
     for index, layer in enumerate(layers):

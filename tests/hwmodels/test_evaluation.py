@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwmodels import evaluation, fused
+from hwmodels import evaluation, fused, mlp_forward
 from hwmodels.evaluation import (
     GEMM_COLUMNS,
     _image_chunk,
@@ -159,3 +159,16 @@ def test_the_compiled_stage_between_gemms_scores_the_chips_as_the_eager_one(
         results[enabled] = chip_accuracies(net, images, labels, chips=6, seed=5)
     assert results[True] == results[False]
     assert len(set(results[True])) > 1  # the chips differ: the noise reached them
+
+
+def test_operands_made_again_per_chip_chunk_give_the_same_chips(
+    noisy_net: HardwareMLP, mnist_subset: Subset
+) -> None:
+    """A test set too large to keep its first-layer operands is made again for every
+    chunk of chips (memory_mb=1: many chunks), and scores the same chips."""
+    images, labels = mnist_subset.test_images[:300], mnist_subset.test_labels[:300]
+    kept = chip_accuracies(noisy_net, images, labels, chips=5, seed=2, memory_mb=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mlp_forward, "KEPT_OPERAND_BYTES", 0)
+        remade = chip_accuracies(noisy_net, images, labels, chips=5, seed=2, memory_mb=1)
+    assert remade == kept
