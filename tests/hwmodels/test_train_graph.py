@@ -80,27 +80,23 @@ def test_the_graph_equals_the_per_layer_path(
     layer_logits, layer_grads = _step(net, mode, images, labels, graph=False)
     graph_logits, graph_grads = _step(net, mode, images, labels, graph=True)
     assert len(graph_grads) == len(layer_grads)
-    if mode.kind == "smooth" and mode.rho < 0.1:
-        # A sharp surrogate's slope (up to 1 / (4 tau)) turns the float rounding of the
-        # two paths (the GEMMs' among them) into visible differences at the few values
-        # that sit on its steps: compare whole tensors.
-        pairs = zip([graph_logits, *graph_grads], [layer_logits, *layer_grads], strict=True)
-        for graph, layers in pairs:
-            assert torch.linalg.norm(graph - layers) <= 1e-3 * torch.linalg.norm(layers)
-        return
+    # The converters' surrogates (256 ADC levels) are steep: the float rounding of the
+    # two paths (the GEMMs' among them) can put a rare value on the other side of one
+    # of their steps, which moves that value and its row's gradient a little. A sharp
+    # surrogate's slope (up to 1 / (4 tau)) makes the move visible in the whole tensor,
+    # so there only the count of such values is held, logits included.
+    sharp = mode.kind == "smooth" and mode.rho < 0.1
     scale = float(layer_logits.abs().max())
-    assert torch.allclose(graph_logits, layer_logits, atol=1e-5 * scale)
+    close = torch.isclose(graph_logits, layer_logits, rtol=1e-5, atol=1e-5 * scale)
+    assert int((~close).sum()) <= (max(1, close.numel() // 100) if sharp else 0)
     for graph, layers in zip(graph_grads, layer_grads, strict=True):
-        # A clip's gradient sums over every activation: a value exactly on a rounding
-        # boundary may round the other way in one path, so allow a little more there.
         close = torch.isclose(graph, layers, rtol=1e-3, atol=1e-4 * float(layers.abs().max()))
-        if mode.kind == "smooth":
-            # The converters' surrogates (256 ADC levels) are steep in absolute terms:
-            # a rare activation on one of their steps moves its row's gradient a little.
-            assert torch.linalg.norm(graph - layers) <= 1e-3 * torch.linalg.norm(layers)
-            assert int((~close).sum()) <= max(1, close.numel() // 100)
-        else:
+        if mode.kind == "ste":
             assert bool(close.all())
+            continue
+        assert int((~close).sum()) <= max(1, close.numel() // 100)
+        if not sharp:
+            assert torch.linalg.norm(graph - layers) <= 1e-3 * torch.linalg.norm(layers)
 
 
 @pytest.mark.parametrize("family", LEFT_TO_THE_LAYERS)
