@@ -10,12 +10,14 @@ Measures (seconds unless named otherwise):
   on/off 10, non-linearity 2, asymmetry 0.1); hwa_ste_noisy_epoch_s (the default
   recipe: STE with noise injection) and hwa_noisy_epoch_s (annealed with noise
   injection) on the rram-2bit preset; each also as a ratio to the float epoch;
-- mc100_s / mc100_bf16_s: Monte Carlo over ``--chips`` chips of rram-4bit (programming
-  and read noise, stuck devices) on the 10,000 test images, float32 and bfloat16 (only
-  where oneDNN has bfloat16 kernels: CPUs with AVX-512), and the difference of their
-  mean accuracies in percentage points; mc100_floor_s / mc100_bf16_floor_s: the bare
-  GEMMs of the same shapes, chunks and precision, timed in the same rounds, and
-  mc100_over_floor / mc100_bf16_over_floor, the ratios (best of ``--repeats`` each);
+- mc100_s / mc100_bf16_s / mc100_int8_s: Monte Carlo over ``--chips`` chips of
+  rram-4bit (programming and read noise, stuck devices, 4-bit activations) on the 10,000
+  test images, in float32, bfloat16 (only where oneDNN has bfloat16 kernels: CPUs with
+  AVX-512) and int8 (integer codes times weights rounded per row, int8.py), and how far
+  each moves the mean accuracy and the most-moved chip from float32, in percentage
+  points; mc100_floor_s / mc100_bf16_floor_s / mc100_int8_floor_s: the bare GEMMs of
+  the same shapes, chunks and precision, timed in the same rounds, and
+  mc100_over_floor, ..., the ratios (best of ``--repeats`` each);
 - peak_rss_mb, the load average while it ran (other processes slow it down) and the
   CPU's vector instructions as torch sees them (cpu_capability);
 - hwa_layers_epoch_s, hwa_ste_layers_epoch_s, ...: each hardware-aware epoch on the
@@ -46,7 +48,7 @@ from typing import Any
 
 import torch
 
-from hwmodels import fused, train_graph, training
+from hwmodels import fused, int8, train_graph, training
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import (
     DEFAULT_MEMORY_MB,
@@ -135,7 +137,7 @@ def eager(action: Callable[[], Any]) -> Callable[[], Any]:
 def gemm_floor(net: HardwareNet, images: torch.Tensor, chips: int, dtype: torch.dtype) -> float:
     """Seconds the bare GEMMs of ``chip_accuracies`` take: the same chip and image chunks,
     shapes and precision (first layer one GEMM of the stacked weights over the pixels
-    in use, later layers batched matmuls), on random operands, nothing else."""
+    in use, later layers batched matmuls, each W @ h), on random operands, nothing else."""
     chunk = _chip_chunk(net, chips, DEFAULT_MEMORY_MB, per_chip=True)
     batch = _image_chunk(net, chunk, DEFAULT_MEMORY_MB)
     active = int((images != 0).any(dim=0).sum())
@@ -143,17 +145,31 @@ def gemm_floor(net: HardwareNet, images: torch.Tensor, chips: int, dtype: torch.
     total = 0.0
     for first in range(0, chips, chunk):
         count = min(chunk, chips - first)
-        weights = [torch.randn(count, b, a).to(dtype) for a, b in itertools.pairwise(sizes)]
+        weights = [_operand((count, b, a), dtype) for a, b in itertools.pairwise(sizes)]
         for start in range(0, images.shape[0], batch):
             columns = min(batch, images.shape[0] - start)
-            x = torch.rand(active, columns).to(dtype)
+            inputs = [_operand((active, columns), dtype)]
+            inputs += [_operand((count, a, columns), dtype) for a in sizes[1:-1]]
             began = time.perf_counter()
-            h = (weights[0].reshape(-1, active) @ x).view(count, sizes[1], columns)
-            for w in weights[1:-1]:
-                h = torch.matmul(w, h)
-            torch.matmul(h.transpose(-1, -2), weights[-1].transpose(-1, -2))
+            for w, x in zip(weights, inputs, strict=True):
+                _multiply(w, x)
             total += time.perf_counter() - began
     return total
+
+
+def _operand(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    if dtype == torch.int8:
+        return torch.randint(-127, 128, shape, dtype=torch.int8)
+    return torch.randn(shape).to(dtype)
+
+
+def _multiply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """W @ x as mlp_forward.forward computes it in w's precision."""
+    if w.dtype == torch.int8:
+        return int8.matmul(w, x)
+    if x.dim() == 2:
+        return (w.reshape(-1, w.shape[-1]) @ x).view(w.shape[0], w.shape[1], -1)
+    return torch.matmul(w, x)
 
 
 def monte_carlo(
@@ -167,7 +183,7 @@ def monte_carlo(
     """The Monte Carlo rows: float32, and bfloat16 where oneDNN runs it (CPUs with AVX-512;
     on others its GEMMs run a reference loop, many times slower than float32); with
     ``eager_too`` each also with the compiled stage between GEMMs off (mlp_forward)."""
-    kinds = [("mc100_s", "", torch.float32)]
+    kinds = [("mc100_s", "", torch.float32), ("mc100_int8_s", "_int8", torch.int8)]
     if torch.ops.mkldnn._is_mkldnn_bf16_supported():
         kinds.append(("mc100_bf16_s", "_bf16", torch.bfloat16))
     accuracies: dict[str, list[float]] = {}
@@ -198,19 +214,23 @@ def monte_carlo(
             results[f"mc100{suffix}_eager_s"] = round(times[f"{key}_eager"], 3)
             results[f"mc100{suffix}_speedup"] = round(times[f"{key}_eager"] / times[key], 2)
     results["mc_mean_accuracy_fp32"] = round(sum(accuracies["mc100_s"]) / chips, 5)
+    results.update(_against_fp32(accuracies["mc100_s"], accuracies["mc100_int8_s"], "int8"))
     if "mc100_bf16_s" not in accuracies:
         results["mc100_bf16"] = "not measured: oneDNN has no bfloat16 kernels for this CPU"
         return results
-    mean32, mean16 = (sum(accuracies[key]) / chips for key in ("mc100_s", "mc100_bf16_s"))
-    pairs = zip(accuracies["mc100_s"], accuracies["mc100_bf16_s"], strict=True)
-    results.update(
-        {
-            "mc_mean_accuracy_bf16": round(mean16, 5),
-            "bf16_minus_fp32_pp": round(100 * (mean16 - mean32), 3),
-            "bf16_worst_chip_diff_pp": round(100 * max(abs(a - b) for a, b in pairs), 3),
-        }
-    )
+    results.update(_against_fp32(accuracies["mc100_s"], accuracies["mc100_bf16_s"], "bf16"))
     return results
+
+
+def _against_fp32(fp32: list[float], other: list[float], name: str) -> dict[str, float]:
+    """How far a precision moves the mean and the most-moved chip, in points."""
+    mean32, mean = sum(fp32) / len(fp32), sum(other) / len(other)
+    worst = max(abs(a - b) for a, b in zip(fp32, other, strict=True))
+    return {
+        f"mc_mean_accuracy_{name}": round(mean, 5),
+        f"{name}_minus_fp32_pp": round(100 * (mean - mean32), 3),
+        f"{name}_worst_chip_diff_pp": round(100 * worst, 3),
+    }
 
 
 def run(

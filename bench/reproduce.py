@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/reproduce.py [--quick] [--json] [--datasets mnist fashion-mnist]
         [--seeds 0 1] [--only combined] [--strategies annealed ste] [--chips 50]
-        [--train-samples N] [--per-layer]
+        [--train-samples N] [--per-layer] [--precisions int8 bfloat16]
 
 For each dataset the float 784-256-128-10 MLP is trained once; then, around a base
 profile (3-bit weights, 4-bit activations, ideal devices), each non-ideality is varied
@@ -32,7 +32,11 @@ profiles), ``stuck`` and ``per-column`` (the harsh profile with stuck devices, w
 per-column scale). The verdict covers every row built on a combined profile.
 
 The combined rows are also checked against the accuracy targets of the default recipe
-(``TARGETS``: mean and worst-chip drop from float, in points).
+(``TARGETS``: mean and worst-chip drop from float, in points). ``--precisions`` scores
+every network again in those Monte Carlo precisions on the same chips and reports how far
+each moves the means from float32 (the rule for a faster default precision: no mean
+moved by more than 0.05 points). The table, the verdict and the JSON are written by
+reproduce_report.py.
 """
 
 from __future__ import annotations
@@ -41,14 +45,15 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reproduce_report import STRATEGIES, Row, markdown, precision_lines, row_json, verdict
+
 from hwmodels import train_graph
-from hwmodels.datasets.loader import load_split
-from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
-from hwmodels.network import build_float, calibrate, copy_hardware, to_hardware
+from hwmodels.datasets.loader import DataSplit, load_split
+from hwmodels.evaluation import COMPUTE_DTYPES, accuracy, chip_accuracies, chip_statistics
+from hwmodels.network import HardwareNet, build_float, calibrate, copy_hardware, to_hardware
 from hwmodels.pipeline import calibration_images, hold_out
 from hwmodels.profile import HardwareProfile
 from hwmodels.report import ChipStatistics
@@ -68,17 +73,6 @@ HARSH: dict[str, Any] = {
     "conductance": {"on_off_ratio": 10.0, "nonlinearity": 3.0, "asymmetry": 0.2},
     "noise": {"programming": 0.03},
 }
-CLAIM_SETTINGS = ("combined", "stuck devices", "per-column scale")
-"""Prefixes of the settings that ``verdict`` checks: the low-bit, non-ideal profiles."""
-STRATEGIES = ("annealed", "ste")
-TARGETS: dict[tuple[str, str], tuple[float, float]] = {
-    ("mnist", "combined, harsh"): (0.3, 0.6),
-    ("fashion-mnist", "combined, harsh"): (1.0, 1.5),
-    ("mnist", "combined, moderate"): (0.3, 0.6),
-    ("fashion-mnist", "combined, moderate"): (0.3, 0.6),
-}
-"""(dataset, setting prefix) -> (largest mean drop, largest worst-chip drop) from float,
-in points, that the default hardware-aware recipe is meant to meet on every seed."""
 
 
 def around_base(**overrides: Any) -> HardwareProfile:
@@ -140,28 +134,6 @@ QUICK = {
 }
 
 
-@dataclass
-class Row:
-    dataset: str
-    setting: str
-    seed: int
-    float_accuracy: float
-    naive: ChipStatistics
-    aware: dict[str, ChipStatistics]
-    """Hardware-aware statistics per strategy (annealed, ste)."""
-    seconds: float
-
-    @property
-    def naive_drop_pp(self) -> float:
-        return 100 * (self.float_accuracy - self.naive.mean)
-
-    def aware_drop_pp(self, strategy: str) -> float:
-        return 100 * (self.float_accuracy - self.aware[strategy].mean)
-
-    def worst_drop_pp(self, strategy: str) -> float:
-        return 100 * (self.float_accuracy - self.aware[strategy].worst)
-
-
 def run_dataset(
     name: str,
     quick: bool,
@@ -173,6 +145,7 @@ def run_dataset(
     strategies: tuple[str, ...] = STRATEGIES,
     recipe: dict[str, Any] | None = None,
     train_samples: int | None = None,
+    precisions: tuple[str, ...] = (),
 ) -> list[Row]:
     limit = train_samples or (10_000 if quick else None)
     train = load_split(name, "train", data_dir, limit=limit)
@@ -199,18 +172,16 @@ def run_dataset(
         started = time.perf_counter()
         naive_net = to_hardware(float_net, profile)
         calibrate(naive_net, calibration_images(fit, held_out))
-        naive = chip_statistics(
-            chip_accuracies(naive_net, test.images, test.labels, chips=chips, seed=1)
-        )
+        naive, moved = score(naive_net, test, chips, precisions)
+        moves = {"naive": moved}
         aware = {}
         for strategy in strategies:
             aware_net = copy_hardware(naive_net)
             run = settings.model_copy(update={"strategy": strategy})
             train_hardware_aware(aware_net, *fit, run)
-            aware[strategy] = chip_statistics(
-                chip_accuracies(aware_net, test.images, test.labels, chips=chips, seed=1)
-            )
-        row = Row(name, setting, seed, float_accuracy, naive, aware, time.perf_counter() - started)
+            aware[strategy], moves[strategy] = score(aware_net, test, chips, precisions)
+        seconds = time.perf_counter() - started
+        row = Row(name, setting, seed, float_accuracy, naive, aware, seconds, moves)
         rows.append(row)
         scores = ", ".join(
             f"{s} {100 * a.mean:.2f}% (worst {100 * a.worst:.2f}%)" for s, a in aware.items()
@@ -219,83 +190,20 @@ def run_dataset(
     return rows
 
 
-def markdown(rows: list[Row]) -> str:
-    strategies = [s for s in STRATEGIES if any(s in r.aware for r in rows)]
-    names = {"annealed": "annealed", "ste": "STE"}
-    header = ["dataset", "setting", "seed", "float %", "naive %"]
-    header += [f"{names[s]} % (worst chip)" for s in strategies]
-    header += ["naive drop pp"] + [f"{names[s]} drop pp (worst)" for s in strategies]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-
-    def stats(s: ChipStatistics) -> str:
-        return f"{100 * s.mean:.2f} ± {100 * s.std:.2f}"
-
-    for r in rows:
-        cells = [r.dataset, r.setting, str(r.seed), f"{100 * r.float_accuracy:.2f}"]
-        cells.append(stats(r.naive))
-        for s in strategies:
-            a = r.aware.get(s)
-            cells.append(f"{stats(a)} ({100 * a.worst:.2f})" if a else "-")
-        cells.append(f"{r.naive_drop_pp:.2f}")
-        for s in strategies:
-            cells.append(
-                f"{r.aware_drop_pp(s):.2f} ({r.worst_drop_pp(s):.2f})" if s in r.aware else "-"
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def verdict(rows: list[Row]) -> list[str]:
-    """Do the combined low-bit non-ideal settings (``CLAIM_SETTINGS``) support the claim?
-
-    Supported: naive deployment loses at least 2 pp and hardware-aware training (either
-    strategy) ends within 0.75 pp of float ("about half a point"). Each combined row is
-    also checked against its target in ``TARGETS`` (STE, the default strategy, when run).
-    """
-    lines = []
-    for r in rows:
-        if not r.setting.startswith(CLAIM_SETTINGS):
-            continue
-        best = min(r.aware, key=r.aware_drop_pp)
-        supported = r.naive_drop_pp >= 2.0 and r.aware_drop_pp(best) <= 0.75
-        losses = ", ".join(f"{r.aware_drop_pp(s):.2f} pp ({s})" for s in r.aware)
-        line = (
-            f"{r.dataset} seed {r.seed}, {r.setting.split(':')[0]}: naive deployment loses "
-            f"{r.naive_drop_pp:.2f} pp; hardware-aware training loses {losses} -> claim "
-            + ("supported" if supported else "NOT supported at this budget")
+def score(
+    net: HardwareNet, test: DataSplit, chips: int, precisions: tuple[str, ...]
+) -> tuple[ChipStatistics, dict[str, float]]:
+    """Chip statistics in float32, and how far each of ``precisions`` moves their mean
+    on the same chips (points)."""
+    exact = chip_accuracies(net, test.images, test.labels, chips=chips, seed=1)
+    moved = {}
+    for name in precisions:
+        dtype = COMPUTE_DTYPES[name]
+        other = chip_accuracies(
+            net, test.images, test.labels, chips=chips, seed=1, compute_dtype=dtype
         )
-        target = TARGETS.get((r.dataset, r.setting.split(":")[0]))
-        strategy = "ste" if "ste" in r.aware else best
-        if target is not None:
-            met = r.aware_drop_pp(strategy) <= target[0] and r.worst_drop_pp(strategy) <= target[1]
-            line += (
-                f"; target {target[0]} / {target[1]} pp (mean / worst chip, {strategy}): "
-                f"{r.aware_drop_pp(strategy):.2f} / {r.worst_drop_pp(strategy):.2f} -> "
-                + ("met" if met else "NOT met")
-            )
-        lines.append(line)
-    return lines
-
-
-def row_json(r: Row) -> dict[str, Any]:
-    result: dict[str, Any] = {
-        "dataset": r.dataset,
-        "setting": r.setting,
-        "seed": r.seed,
-        "float_accuracy": r.float_accuracy,
-        "naive_mean": r.naive.mean,
-        "naive_std": r.naive.std,
-        "naive_drop_pp": r.naive_drop_pp,
-        "seconds": round(r.seconds, 1),
-    }
-    result["naive_worst"] = r.naive.worst
-    for strategy in r.aware:
-        result[f"{strategy}_mean"] = r.aware[strategy].mean
-        result[f"{strategy}_std"] = r.aware[strategy].std
-        result[f"{strategy}_worst"] = r.aware[strategy].worst
-        result[f"{strategy}_drop_pp"] = r.aware_drop_pp(strategy)
-        result[f"{strategy}_worst_drop_pp"] = r.worst_drop_pp(strategy)
-    return result
+        moved[name] = 100 * (sum(other) - sum(exact)) / chips
+    return chip_statistics(exact), moved
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -314,6 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only", nargs="+", default=[], help="run only settings whose name contains one of these"
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=[name for name in COMPUTE_DTYPES if name != "float32"],
+        default=[],
+        help="also score every network in these Monte Carlo precisions, on the same chips",
     )
     parser.add_argument(
         "--per-layer",
@@ -349,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             strategies,
             recipe,
             args.train_samples,
+            tuple(args.precisions),
         )
     ]
     if args.json:
@@ -357,12 +273,13 @@ def main(argv: list[str] | None = None) -> int:
             "train_samples": args.train_samples,
             "rows": [row_json(r) for r in rows],
             "verdict": verdict(rows),
+            "precisions": precision_lines(rows),
         }
         print(json.dumps(document))
     else:
         print(markdown(rows))
         print()
-        print("\n".join(verdict(rows)))
+        print("\n".join(verdict(rows) + precision_lines(rows)))
     return 0
 
 

@@ -5,6 +5,6 @@ Import what you need from the submodules. ``profile``, ``specs``, ``report``,
 for validation; everything else needs torch.
 """
 
-ENGINE_VERSION = "7"
+ENGINE_VERSION = "8"
 """Bumped by every change that can alter the numbers a study produces. Finished work is
 reused only when it was computed by the same engine version (``app.services.jobs``)."""

@@ -10,7 +10,9 @@ nets and tiled ADCs: chip_forward.py's).
 
 ``compute_dtype`` float32 (default) is exact to float rounding; bfloat16 rounds weights
 and activations for the GEMMs only (element-wise work stays float32), faster on CPUs
-with bf16 instructions (bench/bench_engine.py measures both).
+with bf16 instructions; int8 multiplies the converters' integer codes by each chip's
+weights rounded to int8 per row (int8.py), exact but for that rounding, for MLPs whose
+every layer input is quantized (bench/bench_engine.py measures all three).
 
 Chip c is drawn from generators seeded by (seed, c, layer): the same seed gives the same
 chips whatever the chunking, and a naive and a hardware-aware net evaluated with the same
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -35,6 +38,7 @@ from hwmodels import mlp_forward
 from hwmodels.chip_forward import forward_chips, needs_layer_walk
 from hwmodels.chips import NormalPool, chip_generator, varies_per_chip
 from hwmodels.drift import DriftAt
+from hwmodels.int8 import IntWeights, quantize_rows
 from hwmodels.layers import HardwareLinear, set_mode
 from hwmodels.memory import keep_freed_memory
 from hwmodels.network import HardwareNet
@@ -50,6 +54,8 @@ MAX_TENSOR_BYTES = 16 << 20
 GEMM_COLUMNS = 16
 """Image chunks are a multiple of this many columns: the GEMM kernels run much slower
 on a ragged column count than on a multiple of their vector width."""
+COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "int8": torch.int8}
+"""The Monte Carlo GEMMs' precisions by the names a spec gives them (``specs.ComputeDtype``)."""
 
 
 @torch.no_grad()
@@ -134,8 +140,8 @@ def chip_accuracies(
     """
     if chips < 1:
         raise ValueError("evaluate at least one chip")
-    if compute_dtype not in (torch.float32, torch.bfloat16):
-        raise ValueError("compute_dtype must be torch.float32 or torch.bfloat16")
+    if compute_dtype not in COMPUTE_DTYPES.values():
+        raise ValueError("compute_dtype must be torch.float32, torch.bfloat16 or torch.int8")
     keep_freed_memory()
     noise = net.profile.noise
     per_chip = _varies(net, drift)
@@ -149,6 +155,8 @@ def chip_accuracies(
         return [value] * chips
     layers = _plan(net, per_chip)
     walk = needs_layer_walk(net)  # conv layers or tiled ADCs: chip_forward.py
+    if walk and compute_dtype == torch.int8:
+        raise ValueError("compute_dtype int8 runs MLPs without tiled ADCs only: use float32")
     active = (images != 0).any(dim=0)
     columns = None if walk or bool(active.all()) else active.nonzero().squeeze(1)
     chunk = _chip_chunk(net, chips, memory_mb, per_chip)
@@ -174,15 +182,16 @@ def chip_accuracies(
                     layer.read_gain = torch.tensor(gains).view(-1, 1, 1)
             else:
                 assert layer.weight is not None
-                stacked = layer.weight if kept is None else layer.weight.index_select(-1, kept)
-                stacked = stacked.to(compute_dtype).contiguous()
+                shared = layer.weight if kept is None else layer.weight.index_select(-1, kept)
+                stacked = _in_precision(shared.contiguous(), compute_dtype)
             weights.append(stacked)
         for start in range(0, images.shape[0], batch):
             if should_cancel():
                 raise JobCancelled("cancelled during chip evaluation")
             if prepared is None:
                 x = images[start : start + batch]
-                logits = forward_chips(net, layers, weights, x, count, compute_dtype, pool)
+                floats = cast(list[Tensor], weights)  # int8 was refused for this path
+                logits = forward_chips(net, layers, floats, x, count, compute_dtype, pool)
             else:
                 chunk_index = start // batch
                 logits = mlp_forward.forward(layers, weights, prepared, chunk_index, count, pool)
@@ -248,24 +257,32 @@ def _chip_weights(
     drift: DriftAt | None,
     columns: Tensor | None,
     dtype: torch.dtype,
-) -> tuple[Tensor, list[float]]:
-    """W_eff of one layer for ``chips``, stacked as (chips, out, in) in ``dtype`` with
-    only ``columns`` of the inputs (None: all), and each chip's drift compensation gain.
+) -> tuple[Tensor | IntWeights, list[float]]:
+    """W_eff of one layer for ``chips``, stacked as (chips, out, in) in ``dtype`` (int8:
+    rounded per row) with only ``columns`` of the inputs (None: all), and each chip's
+    drift compensation gain.
 
     torch's normal generator runs on one core and the draws are a large share of the
     Monte Carlo time; every chip has its own generator, so drawing chips in parallel
     threads gives exactly the same chips. Each thread writes its chip straight into the
     stacked tensor (no separate stack, column selection and cast passes).
     """
-    weight = layer.module.weight
-    width = weight.shape[1] if columns is None else columns.numel()
-    stacked = torch.empty(len(chips), weight.shape[0], width, dtype=dtype)
+    out, width = layer.module.weight.shape[0], layer.module.weight.shape[1]
+    width = width if columns is None else columns.numel()
+    codes = torch.empty(len(chips), out, width, dtype=dtype)
+    stacked: Tensor | IntWeights = codes
+    if dtype == torch.int8:
+        stacked = IntWeights(codes, torch.empty(len(chips), out), torch.empty(len(chips), out))
 
     def draw(position: int) -> float:
         chip_weight, gain = _chip_weight(net, layer, index, chips[position], seed, drift)
         if columns is not None:
             chip_weight = chip_weight.index_select(-1, columns)
-        stacked[position].copy_(chip_weight)
+        if isinstance(stacked, IntWeights):
+            for into, part in zip(stacked, quantize_rows(chip_weight), strict=True):
+                into[position].copy_(part)
+        else:
+            stacked[position].copy_(chip_weight)
         return gain
 
     threads = min(torch.get_num_threads(), len(chips))
@@ -273,6 +290,11 @@ def _chip_weights(
         return stacked, [draw(position) for position in range(len(chips))]
     with ThreadPoolExecutor(threads) as pool:
         return stacked, list(pool.map(draw, range(len(chips))))
+
+
+def _in_precision(weight: Tensor, dtype: torch.dtype) -> Tensor | IntWeights:
+    """``weight`` for GEMMs in ``dtype``: cast, or (int8) rounded per row."""
+    return quantize_rows(weight) if dtype == torch.int8 else weight.to(dtype)
 
 
 def _chip_weight(

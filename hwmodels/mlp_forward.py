@@ -14,18 +14,23 @@ of (chips, features, images); here it is one function of tensors, compiled by
 (``surrogates.quantize_hard_``: multiply, add, floor, clamp, multiply, add), so both give
 the same chips. Without a C compiler (or with ``HWSCORE_COMPILE=0``) it runs eagerly.
 
+In int8 (int8.py) every GEMM multiplies integer codes: the first layer's are made by
+``Operands``, each later layer's by the epilogue before it (``Next.codes``), which also
+turns the int32 sums back into values with their rows' gain and offset.
+
 Quantizers are passed as ``numbers`` tensors, not floats: each calibration has its own
 ranges, and a float argument would compile the loop again for every one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 from torch import Tensor
 
-from hwmodels import fused
+from hwmodels import fused, int8
 from hwmodels.activation import QuantizedActivation
 from hwmodels.chips import NormalPool
 from hwmodels.network import HardwareNet
@@ -57,6 +62,10 @@ class Next(NamedTuple):
     dac: Tensor | None
     norms: bool
     dtype: torch.dtype
+    codes: Tensor | None = None
+    """int8: ``numbers`` of the converter whose integer codes the next GEMM takes."""
+    shift: int = 0
+    """int8: subtracted from those codes (``int8.Grid.shift``)."""
 
 
 class After(NamedTuple):
@@ -70,20 +79,33 @@ class After(NamedTuple):
     """None after the last layer."""
 
 
+def _code(x: Tensor, q: Tensor) -> Tensor:
+    """The integer code (as float) ``surrogates.quantize_hard_`` gives x, on ``numbers(q)``."""
+    return torch.minimum((x * q[0] + q[1]).floor().clamp_min(0.0), q[2])
+
+
 def _quantize(x: Tensor, q: Tensor) -> Tensor:
     """``surrogates.quantize_hard_`` out of place, on ``numbers(q)``."""
-    code = torch.minimum((x * q[0] + q[1]).floor().clamp_min(0.0), q[2])
-    return code * q[3] + q[4]
+    return _code(x, q) * q[3] + q[4]
 
 
 def _epilogue(
-    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
+    y: Tensor,
+    noise: Tensor | None,
+    std: Tensor | None,
+    bias: Tensor,
+    after: After,
+    gain: Tensor | None = None,
+    offset: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """(next layer's input, its column norms or None) from a GEMM's output ``y``
-    (float32 or bfloat16): y + noise std, ADC, + bias, neuron, next DAC, cast. The last
-    layer (``neuron`` and ``following`` None) gives its logits, float32."""
+    (float32, bfloat16, or int32 with its ``int8.dequantize`` gain and offset): y + noise
+    std, ADC, + bias, neuron, next DAC, cast. The last layer (``neuron`` and
+    ``following`` None) gives its logits, float32."""
     adc, neuron, following = after
     y = y.float()
+    if gain is not None:
+        y = (y if offset is None else y + offset) * gain
     if noise is not None:
         assert std is not None
         y = y + noise * std
@@ -101,6 +123,8 @@ def _epilogue(
             y = torch.relu(y)
     if following is None:
         return y, None
+    if following.codes is not None:
+        return _int8_operand(y, following)
     if following.dac is not None:
         y = _quantize(y, following.dac)
     operand = y.to(following.dtype)
@@ -111,22 +135,39 @@ def _epilogue(
     return operand, rounded.square().sum(dim=-2, keepdim=True).sqrt()
 
 
+def _int8_operand(y: Tensor, following: Next) -> tuple[Tensor, Tensor | None]:
+    """The next GEMM's int8 operand (its converter's codes, shifted) and the column norms
+    of the values those codes stand for (the converters start at 0: value = code step)."""
+    assert following.codes is not None
+    code = _code(y, following.codes)  # a quantized neuron's own codes come back unchanged
+    operand = (code - following.shift).to(torch.int8)
+    if not following.norms:
+        return operand, None
+    return operand, code.square().sum(dim=-2, keepdim=True).sqrt() * following.codes[3]
+
+
 _compiled_epilogue = fused.compiled(_epilogue)
 
 
 def epilogue(
-    y: Tensor, noise: Tensor | None, std: Tensor | None, bias: Tensor, after: After
+    y: Tensor,
+    noise: Tensor | None,
+    std: Tensor | None,
+    bias: Tensor,
+    after: After,
+    gain: Tensor | None = None,
+    offset: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
     """``_epilogue``, compiled where the fused kernels are on. Every dimension is marked
     dynamic: chip and image chunks and layer widths vary, and each would compile anew."""
     if not fused.enabled():
-        return _epilogue(y, noise, std, bias, after)
-    for tensor in (y, noise, std, bias):
+        return _epilogue(y, noise, std, bias, after, gain, offset)
+    for tensor in (y, noise, std, bias, gain, offset):
         if tensor is not None:
             for dim, size in enumerate(tensor.shape):
                 if size > 1:
                     torch._dynamo.maybe_mark_dynamic(tensor, dim)
-    return _compiled_epilogue(y, noise, std, bias, after)
+    return _compiled_epilogue(y, noise, std, bias, after, gain, offset)
 
 
 KEPT_OPERAND_BYTES = 64 << 20
@@ -137,8 +178,9 @@ made again, chunk by chunk, for every chunk of chips."""
 
 class Operands:
     """The first layer's operand of each image chunk: the pixels in use, DAC, transposed
-    to (features, images), in the compute precision, with its column norms (None without
-    read noise). Made on first use, and kept while the whole set fits KEPT_OPERAND_BYTES."""
+    to (features, images), in the compute precision (int8: the codes of ``grid``), with its
+    column norms (None without read noise). Made on first use, and kept while the whole
+    set fits KEPT_OPERAND_BYTES."""
 
     def __init__(
         self,
@@ -148,9 +190,10 @@ class Operands:
         dac: Uniform | None,
         dtype: torch.dtype,
         noisy: bool,
+        grid: int8.Grid | None = None,
     ) -> None:
         self.images, self.columns, self.batch = images, columns, batch
-        self.dac, self.dtype, self.noisy = dac, dtype, noisy
+        self.dac, self.dtype, self.noisy, self.grid = dac, dtype, noisy, grid
         width = images.shape[1] if columns is None else columns.numel()
         self.keep = images.shape[0] * width * 4 <= KEPT_OPERAND_BYTES
         self._kept: dict[int, tuple[Tensor, Tensor | None]] = {}
@@ -162,12 +205,17 @@ class Operands:
         if self.columns is not None:
             x = x.index_select(1, self.columns)
         h = x.t().clone(memory_format=torch.contiguous_format)  # the DAC works in place
-        if self.dac is not None:
-            quantize_hard_(h, self.dac)
-        operand = h.to(self.dtype)
+        if self.grid is not None:  # int8: the codes, and the values they stand for
+            h = _code(h, self.grid.numbers)
+            operand = (h - self.grid.shift).to(torch.int8)
+            h = h * self.grid.step
+        else:
+            if self.dac is not None:
+                quantize_hard_(h, self.dac)
+            operand = h = h.to(self.dtype)
         norm = None
         if self.noisy:
-            norm = operand.float().square().sum(dim=0, keepdim=True).sqrt()
+            norm = h.float().square().sum(dim=0, keepdim=True).sqrt()
         if self.keep:
             self._kept[chunk] = (operand, norm)
         return operand, norm
@@ -179,6 +227,8 @@ class Prepared(NamedTuple):
 
     inputs: Operands
     after: list[After]
+    grids: list[int8.Grid] | None
+    """int8: the codes each layer's input comes in; None in float precisions."""
 
 
 def prepare(
@@ -192,7 +242,9 @@ def prepare(
 ) -> Prepared:
     """``Prepared`` for ``images`` cut into chunks of ``batch`` (``columns``: the pixels in
     use, None for all; ``noisy``: read noise, so column norms are needed)."""
-    inputs = Operands(images, columns, batch, layers[0].dac, dtype, noisy)
+    grids = _int8_grids(net, layers, images) if dtype == torch.int8 else None
+    first = None if grids is None else grids[0]
+    inputs = Operands(images, columns, batch, layers[0].dac, dtype, noisy, first)
     neurons = net.neurons()
     after: list[After] = []
     for index, layer in enumerate(layers):
@@ -202,8 +254,41 @@ def prepare(
             continue
         dac = layers[index + 1].dac
         following = Next(None if dac is None else numbers(dac), noisy, dtype)
+        if grids is not None:
+            grid = grids[index + 1]
+            following = following._replace(codes=grid.numbers, shift=grid.shift)
         after.append(After(adc, _neuron(neurons[index]), following))
-    return Prepared(inputs, after)
+    return Prepared(inputs, after, grids)
+
+
+PIXELS = Uniform.over(0.0, 1.0, 8)
+"""The datasets' images: 8-bit pixels scaled to [0, 1]."""
+
+
+def _int8_grids(net: HardwareNet, layers: list[_Layer], images: Tensor) -> list[int8.Grid]:
+    """The codes of each layer's input: its DAC's, else the neuron's before it, else
+    (first layer) the 8-bit pixels; ValueError where an input is not on such a grid."""
+    neurons = net.neurons()
+    grids = []
+    for index, layer in enumerate(layers):
+        q = layer.dac
+        if q is None and index == 0:
+            pixels = images * (PIXELS.n - 1)
+            if bool(((pixels - pixels.round()).abs() > 1e-3).any()) or bool((images < 0).any()):
+                raise ValueError(
+                    "compute_dtype int8 needs 8-bit images or a DAC on the first layer "
+                    "(profile.converters.input_bits): use float32 or bfloat16"
+                )
+            q = PIXELS
+        elif q is None:
+            q = neurons[index - 1].quantizer()
+        if q is None:
+            raise ValueError(
+                "compute_dtype int8 needs every layer's input quantized: set "
+                "profile.activations.bits or profile.converters.input_bits, or use float32"
+            )
+        grids.append(int8.Grid(numbers(q), q.step, int8.shift_for(q)))
+    return grids
 
 
 def _neuron(neuron: QuantizedActivation) -> Neuron:
@@ -218,7 +303,7 @@ def _neuron(neuron: QuantizedActivation) -> Neuron:
 
 def forward(
     layers: list[_Layer],
-    weights: list[Tensor],
+    weights: Sequence[Tensor | int8.IntWeights],
     prepared: Prepared,
     chunk: int,
     chips: int,
@@ -226,16 +311,19 @@ def forward(
 ) -> Tensor:
     """Logits as (chips or 1, images, classes) for one chunk of chips and images.
 
-    Hidden activations are kept as (chips, features, images), so every hidden layer is
-    W @ h with no transposes; the last layer is computed as h^T @ W^T, which gives the
-    logits with classes last (a fast argmax). Between GEMMs: ``epilogue``.
+    Activations are kept as (chips, features, images), so every layer is W @ h with no
+    transposes (GEMM kernels are slow on two transposed operands; see the README); the
+    logits come back as a transposed view. Between GEMMs: ``epilogue``; in int8 the GEMMs
+    are ``int8.matmul`` and the epilogue dequantizes their int32 sums.
     """
     h, norm = prepared.inputs[chunk]
-    last = len(layers) - 1
     for index, layer in enumerate(layers):
         w = weights[index]
-        if index == last:
-            y = torch.matmul(h.transpose(-1, -2), w.transpose(-1, -2))
+        gain = offset = None
+        if isinstance(w, int8.IntWeights):
+            assert prepared.grids is not None
+            y = int8.matmul(w.codes, h)
+            gain, offset = int8.dequantize(w, prepared.grids[index])
         elif w.dim() == 3 and h.dim() == 2:
             y = (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
         else:
@@ -243,20 +331,17 @@ def forward(
         noise = std = None
         if pool is not None:
             assert norm is not None
-            std = _read_std(norm, layer, classes_last=index == last)
+            std = _read_std(norm, layer)
             noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
-        bias = layer.bias if index == last else layer.bias.view(-1, 1)
-        h, norm = epilogue(y, noise, std, bias, prepared.after[index])
-    return h
+        bias = layer.bias.view(-1, 1)
+        h, norm = epilogue(y, noise, std, bias, prepared.after[index], gain, offset)
+    return h.transpose(-1, -2)
 
 
-def _read_std(norm: Tensor, layer: _Layer, classes_last: bool) -> Tensor:
+def _read_std(norm: Tensor, layer: _Layer) -> Tensor:
     """sigma_r * kappa * sqrt(1 + (1 - a)^2) * s * ||x||, broadcast over the outputs."""
     scale = layer.scale.reshape(-1) * layer.module.read_factor
-    if scale.numel() == 1:  # per-layer scale: std stays one number per image (broadcast)
-        std = (norm.transpose(-1, -2) if classes_last else norm) * float(scale)
-    else:  # per column: (..., images, out) when classes come last, else (..., out, images)
-        std = norm.transpose(-1, -2) * scale if classes_last else norm * scale.reshape(-1, 1)
+    std = norm * scale.reshape(-1, 1)  # (..., out or 1, images): per column or per layer
     if layer.read_gain is not None:
         std = std * layer.read_gain
     return std

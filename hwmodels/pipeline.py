@@ -38,7 +38,7 @@ from torch import Tensor
 from hwmodels.artifacts import device_levels, hardware_aware_safetensors, metrics_csv, state_bytes
 from hwmodels.datasets.loader import load_split
 from hwmodels.drift import DriftAt, drift_points, drift_schedule
-from hwmodels.evaluation import accuracy, chip_accuracies, chip_statistics
+from hwmodels.evaluation import COMPUTE_DTYPES, accuracy, chip_accuracies, chip_statistics
 from hwmodels.figure_data import report_figures
 from hwmodels.float_cache import FloatCache, float_training_key
 from hwmodels.network import (
@@ -68,7 +68,6 @@ from hwmodels.training import (
 )
 
 CALIBRATION_SAMPLES = 10_000
-COMPUTE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import torch
 
 from hwmodels.cost import estimate_cost
 from hwmodels.datasets.loader import load_split
-from hwmodels.evaluation import chip_accuracies, chip_statistics
+from hwmodels.evaluation import COMPUTE_DTYPES, chip_accuracies, chip_statistics
 from hwmodels.float_cache import FloatCache
 from hwmodels.network import (
     HardwareNet,
@@ -39,7 +39,6 @@ from hwmodels.network import (
 )
 from hwmodels.pipeline import (
     CALIBRATION_SAMPLES,
-    COMPUTE_DTYPES,
     StudyResult,
     calibration_images,
     hold_out,

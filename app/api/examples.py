@@ -48,6 +48,18 @@ JOB_CREATE_EXAMPLES: dict[str, dict[str, Any]] = {
             "evaluation": {"chips": 100},
         },
     },
+    "many-chips-int8": {
+        "summary": "1,000 chips scored in integer arithmetic: a few minutes",
+        "description": "The preset study over 1,000 simulated chips, with the Monte Carlo "
+        "GEMMs in int8 (each chip's weights rounded to int8 per row; the converters' codes "
+        "are exact): about 2x faster than float32 on CPUs with VNNI.",
+        "value": {
+            "dataset": "mnist",
+            "network": {"hidden": [256, 128]},
+            "profile": {"preset": "rram-4bit"},
+            "evaluation": {"chips": 1000, "compute_dtype": "int8"},
+        },
+    },
     "preset-with-overrides": {
         "summary": "A preset with some fields changed: about a minute",
         "description": "PCM with twice the programming noise and a poorer on/off ratio, "

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 from hwmodels.architectures import ARCHITECTURES
 from hwmodels.cli.commands import EXIT_USAGE, run_profiles, run_train
 from hwmodels.datasets.catalog import DATASETS
-from hwmodels.specs import EvaluationSettings, TrainingSettings
+from hwmodels.specs import COMPUTE_DTYPE_NAMES, EvaluationSettings, TrainingSettings
 
 TRAINING_FLAGS: list[tuple[str, str, type]] = [
     ("--epochs", "epochs", int),
@@ -135,7 +135,7 @@ def _add_training_arguments(group: Any) -> None:
     group.add_argument("--chips", type=int, help=f"simulated chips (default: {evaluation.chips})")
     group.add_argument(
         "--compute-dtype",
-        choices=["float32", "bfloat16"],
+        choices=COMPUTE_DTYPE_NAMES,
         help=f"precision of the Monte Carlo evaluation (default: {evaluation.compute_dtype})",
     )
 

@@ -106,6 +106,17 @@ ENGINE_RULES = [
         "emnist-letters has 20,800 test images: use at most 20,800",
         id="test_samples>emnist",
     ),
+    pytest.param(  # mlp_forward: a float activation has no integer code
+        {"profile": {"preset": "ideal"}, "evaluation": {"compute_dtype": "int8"}},
+        "compute_dtype int8: every layer's input must be quantized: set "
+        "profile.activations.bits or profile.converters.input_bits; or use float32",
+        id="int8-float-activations",
+    ),
+    pytest.param(  # evaluation: conv nets run on chip_forward, in float
+        {"network": {"architecture": "lenet5"}, "evaluation": {"compute_dtype": "int8"}},
+        "compute_dtype int8: it runs MLPs only",
+        id="int8-cnn",
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -17,15 +18,23 @@ from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="module")
-def reproduce() -> ModuleType:
+def reproduce() -> Iterator[ModuleType]:
+    """bench/reproduce.py as its script run sees it: with bench/ on the import path, for
+    its sibling reproduce_report.py."""
     spec = importlib.util.spec_from_file_location(
         "bench_reproduce", REPO_ROOT / "bench" / "reproduce.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while decorating
-    spec.loader.exec_module(module)
-    return module
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(REPO_ROOT / "bench"))
+        sys.modules.pop("reproduce_report", None)
+        sys.modules.pop(spec.name, None)
 
 
 def selected(reproduce: ModuleType, *only: str) -> list[str]:
@@ -79,3 +88,25 @@ def test_two_seeds_give_one_row_each_and_every_combined_row_a_verdict(
     assert sum("stuck devices" in line for line in verdict) == 2
     assert sum("per-column scale" in line for line in verdict) == 2
     assert all("claim supported" in line for line in verdict)
+
+
+def test_each_precision_reports_its_largest_move_over_every_network(
+    reproduce: ModuleType,
+) -> None:
+    settings = selected(reproduce, "harsh")
+    rows = [
+        reproduce.Row(
+            "mnist",
+            settings[0],
+            seed,
+            0.98,
+            _stats(0.5),
+            {"ste": _stats(0.979)},
+            1.0,
+            {"naive": {"int8": 0.03 * (seed + 1)}, "ste": {"int8": -0.09 * (seed + 1)}},
+        )
+        for seed in (0, 1)
+    ]
+    (line,) = reproduce.precision_lines(rows)
+    assert line.startswith("int8: largest move of a mean from float32 -0.180 pp over 4 networks")
+    assert line.endswith("(mean of |moves| 0.090 pp)")

@@ -137,11 +137,13 @@ def test_chunked_images_give_the_same_chips_and_leave_the_images_alone(
     assert torch.equal(images, before)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int8], ids=str)
 def test_the_compiled_stage_between_gemms_scores_the_chips_as_the_eager_one(
-    compiled_engine: None, mnist_subset: Subset, trained_float: torch.nn.Module
+    compiled_engine: None, mnist_subset: Subset, trained_float: torch.nn.Module, dtype: torch.dtype
 ) -> None:
     """mlp_forward.epilogue (read noise, ADC, bias, neuron, DAC, cast and column norms in one
-    compiled loop) against its eager arithmetic, on every stage it runs."""
+    compiled loop; int8: the dequantization and the next GEMM's codes) against its eager
+    arithmetic, on every stage it runs."""
     profile = HardwareProfile.model_validate(
         {
             "weights": {"bits": 3},
@@ -156,7 +158,9 @@ def test_the_compiled_stage_between_gemms_scores_the_chips_as_the_eager_one(
     results = {}
     for enabled in (False, True):
         fused.set_enabled(enabled)
-        results[enabled] = chip_accuracies(net, images, labels, chips=6, seed=5)
+        results[enabled] = chip_accuracies(
+            net, images, labels, chips=6, seed=5, compute_dtype=dtype
+        )
     assert results[True] == results[False]
     assert len(set(results[True])) > 1  # the chips differ: the noise reached them
 
