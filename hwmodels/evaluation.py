@@ -165,7 +165,9 @@ def chip_accuracies(
     prepared = None
     if not walk:
         noisy = pool is not None
-        prepared = mlp_forward.prepare(net, layers, images, columns, batch, compute_dtype, noisy)
+        prepared = mlp_forward.prepare(
+            net, layers, images, columns, batch, compute_dtype, noisy, chips
+        )
     correct = torch.zeros(chips, dtype=torch.long)
     for first in range(0, chips, chunk):
         if should_cancel():

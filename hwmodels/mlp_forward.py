@@ -13,6 +13,9 @@ of (chips, features, images); here it is one function of tensors, compiled by
 ``fused.compiled`` into a loop or two, with the eager arithmetic in the same order
 (``surrogates.quantize_hard_``: multiply, add, floor, clamp, multiply, add), so both give
 the same chips. Without a C compiler (or with ``HWSCORE_COMPILE=0``) it runs eagerly.
+Compiling it, or loading it from the compile cache in a new process, costs as much as
+the eager stage loses over millions of chip-images, so a process runs it eagerly until
+its calls add up to ``COMPILE_AFTER`` chip-images (``compiles_stage``).
 
 In int8 (int8.py) every GEMM multiplies integer codes: the first layer's are made by
 ``Operands``, each later layer's by the epilogue before it (``Next.codes``), which also
@@ -148,6 +151,31 @@ def _int8_operand(y: Tensor, following: Next) -> tuple[Tensor, Tensor | None]:
 
 _compiled_epilogue = fused.compiled(_epilogue)
 
+COMPILE_AFTER = 4_000_000
+"""Chip-images (chips times test images) at which a process compiles the stage: about
+the work over which the eager stage loses what compiling costs (bench/stage_compile.py;
+README, "when the stage compiles"). Renting until the rent would reach the price of
+buying (the ski-rental rule) never takes much more than twice the better choice's time,
+whether a process goes on to score little (a short study, ``hwscore train``) or much (a
+worker serving many jobs). 0: compile from the first call."""
+
+_scored_eagerly = [0]
+"""Chip-images this process has scored with the eager stage; ``COMPILE_AFTER`` once it
+has compiled it."""
+
+
+def compiles_stage(chip_images: int) -> bool:
+    """Whether a Monte Carlo call scoring ``chip_images`` runs the compiled stage: where
+    the fused kernels are on and this call's work and the eager work before it reach
+    ``COMPILE_AFTER`` (a large call compiles at once); from then on every call does."""
+    if not fused.enabled():
+        return False
+    if _scored_eagerly[0] + chip_images >= COMPILE_AFTER:
+        _scored_eagerly[0] = COMPILE_AFTER
+        return True
+    _scored_eagerly[0] += chip_images
+    return False
+
 
 def epilogue(
     y: Tensor,
@@ -157,10 +185,11 @@ def epilogue(
     after: After,
     gain: Tensor | None = None,
     offset: Tensor | None = None,
+    compiled: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """``_epilogue``, compiled where the fused kernels are on. Every dimension is marked
-    dynamic: chip and image chunks and layer widths vary, and each would compile anew."""
-    if not fused.enabled():
+    """``_epilogue``, compiled if ``compiled``. Every dimension is marked dynamic: chip
+    and image chunks and layer widths vary, and each would compile anew."""
+    if not compiled:
         return _epilogue(y, noise, std, bias, after, gain, offset)
     for tensor in (y, noise, std, bias, gain, offset):
         if tensor is not None:
@@ -229,6 +258,8 @@ class Prepared(NamedTuple):
     after: list[After]
     grids: list[int8.Grid] | None
     """int8: the codes each layer's input comes in; None in float precisions."""
+    compiled: bool
+    """The stage between GEMMs runs compiled (``compiles_stage``)."""
 
 
 def prepare(
@@ -239,9 +270,11 @@ def prepare(
     batch: int,
     dtype: torch.dtype,
     noisy: bool,
+    chips: int,
 ) -> Prepared:
-    """``Prepared`` for ``images`` cut into chunks of ``batch`` (``columns``: the pixels in
-    use, None for all; ``noisy``: read noise, so column norms are needed)."""
+    """``Prepared`` for ``chips`` chips on ``images`` cut into chunks of ``batch``
+    (``columns``: the pixels in use, None for all; ``noisy``: read noise, so column norms
+    are needed)."""
     grids = _int8_grids(net, layers, images) if dtype == torch.int8 else None
     first = None if grids is None else grids[0]
     inputs = Operands(images, columns, batch, layers[0].dac, dtype, noisy, first)
@@ -258,7 +291,8 @@ def prepare(
             grid = grids[index + 1]
             following = following._replace(codes=grid.numbers, shift=grid.shift)
         after.append(After(adc, _neuron(neurons[index]), following))
-    return Prepared(inputs, after, grids)
+    compiled = compiles_stage(chips * images.shape[0])
+    return Prepared(inputs, after, grids, compiled)
 
 
 PIXELS = Uniform.over(0.0, 1.0, 8)
@@ -334,7 +368,8 @@ def forward(
             std = _read_std(norm, layer)
             noise = pool.normal((chips, y.shape[-2], y.shape[-1]))
         bias = layer.bias.view(-1, 1)
-        h, norm = epilogue(y, noise, std, bias, prepared.after[index], gain, offset)
+        after = prepared.after[index]
+        h, norm = epilogue(y, noise, std, bias, after, gain, offset, prepared.compiled)
     return h.transpose(-1, -2)
 
 

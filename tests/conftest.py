@@ -35,18 +35,21 @@ def skip_or_fail(reason: str) -> None:
 
 @pytest.fixture
 def compiled_engine() -> Iterator[None]:
-    """The engine's compiled paths on for one test; it fails if a kernel fell back to eager."""
-    from hwmodels import fused  # torch stays out of the processes that need none
+    """The engine's compiled paths on for one test, the Monte Carlo stage compiled from
+    the first call; it fails if a kernel fell back to eager."""
+    from hwmodels import fused, mlp_forward  # torch stays out of the processes that need none
 
     if not fused.compiler_found():
         skip_or_fail("no C compiler for torch.compile")
-    before = fused.enabled()
+    before, after = fused.enabled(), mlp_forward.COMPILE_AFTER
     fused.set_enabled(True)
+    mlp_forward.COMPILE_AFTER = 0
     try:
         yield
         assert fused.enabled(), "a kernel failed to compile and the engine fell back to eager"
     finally:
         fused.set_enabled(before)
+        mlp_forward.COMPILE_AFTER = after
 
 
 @pytest.fixture(scope="session")

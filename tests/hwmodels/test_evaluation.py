@@ -176,3 +176,41 @@ def test_operands_made_again_per_chip_chunk_give_the_same_chips(
         patch.setattr(mlp_forward, "KEPT_OPERAND_BYTES", 0)
         remade = chip_accuracies(noisy_net, images, labels, chips=5, seed=2, memory_mb=1)
     assert remade == kept
+
+
+def test_a_process_scores_its_first_chip_images_eagerly_then_compiles_the_stage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """mlp_forward.compiles_stage: the ski-rental rule, counted over the process."""
+    monkeypatch.setattr(mlp_forward, "COMPILE_AFTER", 10)
+    monkeypatch.setattr(mlp_forward, "_scored_eagerly", [0])
+    monkeypatch.setattr(fused, "enabled", lambda: False)
+    assert not mlp_forward.compiles_stage(100)  # no compiler: eager, and nothing counted
+    monkeypatch.setattr(fused, "enabled", lambda: True)
+    assert [mlp_forward.compiles_stage(4) for _ in range(3)] == [False, False, True]
+    assert mlp_forward.compiles_stage(1)  # and from then on, small calls too
+    monkeypatch.setattr(mlp_forward, "_scored_eagerly", [0])
+    assert mlp_forward.compiles_stage(10)  # a call that is worth it alone compiles at once
+
+
+def test_monte_carlo_calls_switch_to_the_compiled_stage_and_score_the_same_chips(
+    monkeypatch: pytest.MonkeyPatch, noisy_net: HardwareMLP, mnist_subset: Subset
+) -> None:
+    """Two calls' chip-images reach COMPILE_AFTER: the first runs eagerly, the second
+    through the compiled stage (here a spy running the same arithmetic, nothing compiled)."""
+    images, labels = mnist_subset.test_images[:200], mnist_subset.test_labels[:200]
+    compiled_calls: list[int] = []
+
+    def spy(*args: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+        compiled_calls.append(1)
+        return mlp_forward._epilogue(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mlp_forward, "_compiled_epilogue", spy)
+    monkeypatch.setattr(mlp_forward, "COMPILE_AFTER", 2 * 3 * 200)
+    monkeypatch.setattr(mlp_forward, "_scored_eagerly", [0])
+    monkeypatch.setattr(fused, "enabled", lambda: True)
+    eager = chip_accuracies(noisy_net, images, labels, chips=3, seed=4)
+    assert compiled_calls == []
+    compiled = chip_accuracies(noisy_net, images, labels, chips=3, seed=4)
+    assert len(compiled_calls) == len(noisy_net.hardware_layers())  # one chunk, each layer
+    assert compiled == eager

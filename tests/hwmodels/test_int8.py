@@ -124,7 +124,9 @@ def test_int8_computes_what_float32_computes_on_the_rounded_weights(
         (torch.float32, floats),
         (torch.int8, [quantize_rows(w) for w in floats]),
     ):
-        prepared = mlp_forward.prepare(int8_net, layers, images, None, 512, dtype, noisy=True)
+        prepared = mlp_forward.prepare(
+            int8_net, layers, images, None, 512, dtype, noisy=True, chips=chips
+        )
         pool = NormalPool(torch.Generator().manual_seed(5))
         logits[dtype] = mlp_forward.forward(layers, weights, prepared, 0, chips, pool)
     exact, integer = logits[torch.float32], logits[torch.int8]
