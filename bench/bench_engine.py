@@ -48,7 +48,7 @@ from typing import Any
 
 import torch
 
-from hwmodels import fused, int8, mlp_forward, train_graph, training
+from hwmodels import fused, mlp_forward, train_graph, training
 from hwmodels.datasets.loader import load_split
 from hwmodels.evaluation import (
     DEFAULT_MEMORY_MB,
@@ -152,7 +152,7 @@ def gemm_floor(net: HardwareNet, images: torch.Tensor, chips: int, dtype: torch.
             inputs += [_operand((count, a, columns), dtype) for a in sizes[1:-1]]
             began = time.perf_counter()
             for w, x in zip(weights, inputs, strict=True):
-                _multiply(w, x)
+                mlp_forward.gemm(w, x)
             total += time.perf_counter() - began
     return total
 
@@ -161,15 +161,6 @@ def _operand(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     if dtype == torch.int8:
         return torch.randint(-127, 128, shape, dtype=torch.int8)
     return torch.randn(shape).to(dtype)
-
-
-def _multiply(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """W @ x as mlp_forward.forward computes it in w's precision."""
-    if w.dtype == torch.int8:
-        return int8.matmul(w, x)
-    if x.dim() == 2:
-        return (w.reshape(-1, w.shape[-1]) @ x).view(w.shape[0], w.shape[1], -1)
-    return torch.matmul(w, x)
 
 
 def monte_carlo(

@@ -92,4 +92,13 @@ def dequantize(w: IntWeights, grid: Grid) -> tuple[Tensor, Tensor | None]:
     return gain, offset
 
 
-__all__ = ["MAX_CODES", "ROW_LEVELS", "Grid", "IntWeights", "dequantize", "matmul", "quantize_rows"]
+__all__ = [
+    "MAX_CODES",
+    "ROW_LEVELS",
+    "Grid",
+    "IntWeights",
+    "dequantize",
+    "matmul",
+    "quantize_rows",
+    "shift_for",
+]

@@ -356,12 +356,9 @@ def forward(
         gain = offset = None
         if isinstance(w, int8.IntWeights):
             assert prepared.grids is not None
-            y = int8.matmul(w.codes, h)
             gain, offset = int8.dequantize(w, prepared.grids[index])
-        elif w.dim() == 3 and h.dim() == 2:
-            y = (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
-        else:
-            y = torch.matmul(w, h)
+            w = w.codes
+        y = gemm(w, h)
         noise = std = None
         if pool is not None:
             assert norm is not None
@@ -371,6 +368,17 @@ def forward(
         after = prepared.after[index]
         h, norm = epilogue(y, noise, std, bias, after, gain, offset, prepared.compiled)
     return h.transpose(-1, -2)
+
+
+def gemm(w: Tensor, h: Tensor) -> Tensor:
+    """W @ h for chips' weights (chips, out, in) or shared ones (out, in) and inputs (in,
+    images) or per chip (chips, in, images): one GEMM over the stacked weights where the
+    inputs are shared; int8 operands give exact int32 sums (``int8.matmul``)."""
+    if w.dtype == torch.int8:
+        return int8.matmul(w, h)
+    if w.dim() == 3 and h.dim() == 2:
+        return (w.reshape(-1, w.shape[-1]) @ h).view(w.shape[0], w.shape[1], -1)
+    return torch.matmul(w, h)
 
 
 def _read_std(norm: Tensor, layer: _Layer) -> Tensor:
